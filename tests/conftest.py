@@ -1,0 +1,37 @@
+"""Shared test set-up: offline data, caches under /tmp, small thread counts."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Keep Hugging Face and Ray state out of the home directory, and never reach a hub.
+_TMP = Path(tempfile.gettempdir()) / "hsearch-tests"
+os.environ.setdefault("HF_HOME", str(_TMP / "hf-home"))
+os.environ.setdefault("HF_DATASETS_CACHE", str(_TMP / "hf-datasets"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The offline copies of Emotion, MASSIVE and Wikipedia beside the checkout."""
+    if not (SHARED_DATA / "emotion" / "train.jsonl").is_file():
+        pytest.fail(f"offline data not found at {SHARED_DATA} (expected ../shared/data beside the checkout)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
