@@ -35,3 +35,8 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+# Search fixtures (a session-wide Ray cluster, PostgreSQL server): registered here so the
+# cluster starts once for every tests/test_search_*.py file.
+from fixtures_search import pg_server, ray_cluster, tiny_recipe  # noqa: E402,F401

@@ -1,0 +1,75 @@
+"""`hsearch dashboard`: optuna-dashboard on the study storage, bound to localhost by default.
+
+The server is built from optuna-dashboard's WSGI app and a threaded wsgiref server, so the
+socket is bound (and a port clash reported) before the URL is printed.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import Callable
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from hsearch.analysis.study import load_study, storage_url
+from hsearch.errors import HsearchError
+
+
+class _ThreadedServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - one line per request would flood the terminal
+        pass
+
+
+@dataclass
+class Dashboard:
+    server: WSGIServer
+    url: str
+
+    def serve_forever(self) -> None:
+        try:
+            self.server.serve_forever()
+        finally:
+            self.server.server_close()
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+
+
+def start(storage: str | None, *, host: str = "127.0.0.1", port: int = 8080, study_name: str | None = None,
+          artifact_dir: str | None = None) -> Dashboard:
+    """Bind the dashboard; the returned object serves when ``serve_forever`` is called."""
+    from optuna_dashboard import wsgi
+
+    url = storage_url(storage)
+    path = "/dashboard/"
+    if study_name is not None:  # also checks the study exists and names the alternatives
+        study = load_study(url, study_name)
+        path = f"/dashboard/studies/{study._study_id}"
+    store = None
+    if artifact_dir is not None:
+        from optuna.artifacts import FileSystemArtifactStore
+
+        store = FileSystemArtifactStore(artifact_dir)
+    if not 0 <= port <= 65535:
+        raise HsearchError(f"--port {port}: not a TCP port (allowed: 0..65535)")
+    app = wsgi(url, artifact_store=store)
+    try:
+        server = make_server(host, port, app, server_class=_ThreadedServer, handler_class=_QuietHandler)
+    except OSError as exc:
+        why = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise HsearchError(f"--host {host} --port {port}: cannot listen ({why})") from exc
+    bound = server.server_address[1]
+    shown = f"[{host}]" if ":" in host else host
+    return Dashboard(server, f"http://{shown}:{bound}{path}")
+
+
+def run(storage: str | None, *, host: str, port: int, study_name: str | None = None,
+        artifact_dir: str | None = None, announce: Callable[[str], None] = print) -> None:
+    board = start(storage, host=host, port=port, study_name=study_name, artifact_dir=artifact_dir)
+    announce(board.url)
+    board.serve_forever()

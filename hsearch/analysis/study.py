@@ -1,0 +1,167 @@
+"""Read a finished (or running) study back: storage URL, study choice, per-trial records.
+
+Analysis only reads: opening a SQLite URL whose file does not exist would make Optuna
+create an empty database, so that case is refused before Optuna sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hsearch.errors import HsearchError
+
+DEFAULT_STORAGE = "sqlite:///hsearch.db"
+
+
+def storage_url(storage: str | os.PathLike | None) -> str:
+    """A storage URL from a URL or a plain path to a SQLite file (env HSEARCH_STORAGE as default)."""
+    text = str(storage) if storage is not None else os.environ.get("HSEARCH_STORAGE", DEFAULT_STORAGE)
+    if "://" not in text:
+        text = f"sqlite:///{Path(text).resolve()}"
+    if text.startswith("sqlite:///"):
+        path = text[len("sqlite:///"):].split("?", 1)[0]
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise HsearchError(f"--storage {text}: SQLite file {path} not found (run `hsearch run` first)")
+    return text
+
+
+def shown(url: str) -> str:
+    """The URL as it may appear in messages: a database password is masked."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def load_study(storage: str | os.PathLike | None, study_name: str | None):
+    """Open an existing study; with no name the storage must hold exactly one."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage_url(storage)
+    try:
+        names = [s.study_name for s in optuna.study.get_all_study_summaries(url, include_best_trial=False)]
+    except Exception as exc:  # bad URL, unreachable server, not an Optuna database
+        detail = " ".join(str(exc).split())[:300]
+        raise HsearchError(f"--storage {shown(url)}: cannot open ({type(exc).__name__}: {detail})") from exc
+    if study_name is None:
+        if len(names) != 1:
+            listed = ", ".join(names) or "none"
+            raise HsearchError(f"--storage {shown(url)} holds {len(names)} studies; pass --study (studies: {listed})")
+        study_name = names[0]
+    elif study_name not in names:
+        raise HsearchError(
+            f"--study {study_name!r} not found in {shown(url)} (studies: {', '.join(names) or 'none'})"
+        )
+    return optuna.load_study(study_name=study_name, storage=url)
+
+
+@dataclass
+class Objective:
+    name: str
+    direction: str  # "maximize" | "minimize"
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.maximize else a < b
+
+
+def objectives(study) -> list[Objective]:
+    names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
+    return [Objective(n, d.name.lower()) for n, d in zip(names, study.directions)]
+
+
+@dataclass
+class TrialRecord:
+    """One Optuna trial as analysis sees it (values only for complete trials)."""
+
+    number: int
+    state: str  # Optuna state name: COMPLETE, FAIL, PRUNED, RUNNING, WAITING
+    layout: str | None
+    values: tuple[float, ...] | None
+    attrs: dict[str, Any]
+    params: dict[str, Any]
+    datetime_start: datetime | None
+    datetime_complete: datetime | None
+    result: dict[str, Any] = field(default_factory=dict)  # TrialResult.to_dict() when stored
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "COMPLETE" and self.values is not None and all(math.isfinite(v) for v in self.values)
+
+    @property
+    def origin(self) -> str:
+        return str(self.attrs.get("origin", ""))
+
+    @property
+    def seed_preset(self) -> str | None:
+        """The preset name when the trial was a seed of the search (origin "seed:<preset>")."""
+        if self.origin.startswith("seed:"):
+            return self.origin.split(":", 1)[1] or self.layout
+        return None
+
+    @property
+    def hardware(self) -> dict[str, Any]:
+        raw = self.attrs.get("hardware")
+        if isinstance(raw, dict):
+            return raw
+        try:
+            return json.loads(raw) if raw else {}
+        except (TypeError, ValueError):
+            return {}
+
+    def task_accuracies(self) -> dict[str, float]:
+        """Per-task score-split accuracy (``<task>_accuracy`` attrs, MLM and mean excluded)."""
+        out = {}
+        for key, value in self.attrs.items():
+            if key.endswith("_accuracy") and key not in ("mlm_accuracy", "mean_accuracy") and not key.endswith(
+                "_test_accuracy"
+            ):
+                out[key[: -len("_accuracy")]] = value
+        return dict(sorted(out.items()))
+
+
+def records(study) -> list[TrialRecord]:
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        attrs = dict(t.user_attrs)
+        result: dict[str, Any] = {}
+        if isinstance(attrs.get("result"), str):
+            try:
+                result = json.loads(attrs["result"])
+            except ValueError:
+                result = {}
+        out.append(
+            TrialRecord(
+                number=t.number,
+                state=t.state.name,
+                layout=attrs.get("layout") or result.get("layout"),
+                values=tuple(float(v) for v in t.values) if t.values is not None else None,
+                attrs=attrs,
+                params=dict(t.params),
+                datetime_start=t.datetime_start,
+                datetime_complete=t.datetime_complete,
+                result=result,
+            )
+        )
+    return out
+
+
+def study_info(study) -> dict[str, Any]:
+    """The study's user attrs, JSON strings decoded where they are JSON objects/lists."""
+    info: dict[str, Any] = {}
+    for key, value in study.user_attrs.items():
+        if isinstance(value, str) and value[:1] in "[{":
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        info[key] = value
+    return info

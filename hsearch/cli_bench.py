@@ -1,0 +1,84 @@
+"""``hsearch bench latency|train``: flags and the handler (CLI layer; libraries in hsearch.bench)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_bench_parser(sub) -> None:
+    p = sub.add_parser("bench", help="measure inference latency / training throughput vs Hugging Face BERT")
+    bsub = p.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+
+    lat = bsub.add_parser("latency", help="forward latency per layout and length vs transformers.BertModel")
+    lat.add_argument("--layouts", default="bert-base,addbert,hbert-v1,hbert-v2",
+                     help="comma-separated presets or layout strings (default: %(default)s)")
+    lat.add_argument("--seq-lens", default="128,211,512,1024,2048", help="comma-separated lengths (default: %(default)s)")
+    lat.add_argument("--batch", type=int, default=1)
+    lat.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    lat.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    lat.add_argument("--dims", default="base", choices=("base", "small"))
+    lat.add_argument("--path", default="auto",
+                     help="inference path for the layouts: auto, fp32-eager, bf16-eager, fp16-eager, "
+                          "fp32-compile, bf16-compile, int8-dynamic (the reference is always fp32 eager)")
+    lat.add_argument("--compile", action="store_true", default=None,
+                     help="let `auto` try torch.compile on the CPU too (slow to compile)")
+    lat.add_argument("--warmup", type=int, default=2)
+    lat.add_argument("--runs", type=int, default=10, help="timed runs per model and length, at most")
+    lat.add_argument("--seconds-per-length", type=float, default=60.0,
+                     help="fewer runs (>=3) at long lengths so each length takes about this long")
+    lat.add_argument("--out", default=None, help="write FILE.md or FILE.json (with the hardware)")
+
+    tr = bsub.add_parser("train", help="MLM training tokens/s, step time, memory, MFU vs BertForMaskedLM")
+    tr.add_argument("--layouts", default="bert-base,addbert,hbert-v1,hbert-v2")
+    tr.add_argument("--seq-len", type=int, default=128)
+    tr.add_argument("--batch", type=int, default=None, help="default: 32 on CUDA, 4 on the CPU")
+    tr.add_argument("--steps", type=int, default=20)
+    tr.add_argument("--warmup-steps", type=int, default=3)
+    tr.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
+    tr.add_argument("--compile", action="store_true")
+    tr.add_argument("--device", default=None, choices=("cpu", "cuda"), help="default: cuda if available")
+    tr.add_argument("--dims", default="base", choices=("base", "small"))
+    tr.add_argument("--no-reference", dest="reference", action="store_false",
+                    help="skip transformers.BertForMaskedLM")
+    tr.add_argument("--out", default=None, help="write FILE.md or FILE.json (with the hardware)")
+
+
+def run_bench(args) -> int:
+    from hsearch.bench.models import BenchError, parse_ints, parse_layouts
+    from hsearch.bench.report import format_table, write_report
+
+    def say(msg: str) -> None:
+        print(f"  {msg}", file=sys.stderr, flush=True)
+
+    if args.out and not args.out.endswith((".md", ".json")):
+        raise BenchError(f"--out {args.out!r}: unknown report format (allowed: .md, .json)")
+    layouts = parse_layouts(args.layouts)
+    if args.bench_command == "latency":
+        from hsearch.bench.latency import bench_latency
+        from hsearch.model.inference import PATHS, InferencePathError
+
+        if args.path not in ("auto", *PATHS):
+            raise InferencePathError(f"--path {args.path!r} (allowed: auto, {', '.join(PATHS)})")
+
+        for flag, value in (("--batch", args.batch), ("--runs", args.runs), ("--threads", args.threads or 1)):
+            if value < 1:
+                raise BenchError(f"{flag} {value}: must be a positive integer")
+        report = bench_latency(
+            layouts, parse_ints(args.seq_lens, "--seq-lens"), batch=args.batch, threads=args.threads,
+            device=args.device, dims=args.dims, warmup=args.warmup, runs=args.runs, path=args.path,
+            compile=args.compile, seconds_per_length=args.seconds_per_length, progress=say,
+        )
+    else:
+        from hsearch.bench.train import bench_train
+
+        if args.batch is not None and args.batch < 1:
+            raise BenchError(f"--batch {args.batch}: must be a positive integer")
+        report = bench_train(
+            layouts, seq_len=args.seq_len, batch=args.batch, steps=args.steps, warmup_steps=args.warmup_steps,
+            precision=args.precision, compile=args.compile, device=args.device, dims=args.dims,
+            reference=args.reference, progress=say,
+        )
+    print(format_table(report))
+    if args.out:
+        print(f"wrote {write_report(report, args.out)}")
+    return 0

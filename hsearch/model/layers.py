@@ -1,0 +1,103 @@
+"""Encoder layer: one attention kind + one norm placement, and the feed-forward sub-layer.
+
+Norm placements (x = residual stream, f = sub-layer):
+  post  x = LN(x + f(x))                       BERT
+  pre   x = x + f(LN(x))                       GPT-2 / cramming
+  sub   x = x + f(LN(x)), f with an inner LN   Foundation Transformers (torchscale sub-LN):
+        before the attention output projection and before the FFN's second linear.
+A pre/sub layer leaves the stream un-normalised, so it gets an ``exit_norm`` when it is the
+last layer or the next layer is ``post`` (a post layer expects a normalised input, like the
+output of a BERT layer). That makes mixed layouts compose and ends every model on an LN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hsearch.model.attention import ATTENTION_CLASSES, AttentionMasks, _mark_gain
+from hsearch.model.config import HybridBertConfig
+
+ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+
+def subln_init_gain(num_layers: int) -> float:
+    """torchscale's sub-LN (Magneto) weight gain sqrt(ln(2N)).
+
+    N is the number of encoder layers (torchscale's ``encoder_layers`` for an encoder-only
+    model, where 2N counts its attention + FFN sub-layers), not the number of sub-LN layers:
+    the bound is on the whole residual stack's update, whatever norm the other layers use.
+    A one-layer model gives sqrt(ln 2) < 1, as in torchscale.
+    """
+    return math.sqrt(math.log(2 * num_layers))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config: HybridBertConfig, sub: bool = False, init_gain: float = 1.0) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size, bias=config.ffn_bias)
+        self.act = ACTIVATIONS[config.hidden_act]
+        self.norm = nn.LayerNorm(config.intermediate_size, eps=config.layer_norm_eps) if sub else None
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size, bias=config.ffn_bias)
+        # torchscale scales both FFN linears (fc1, fc2) under sub-LN.
+        _mark_gain(self.fc1, (0, config.intermediate_size), init_gain)
+        _mark_gain(self.fc2, (0, config.hidden_size), init_gain)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.fc1(x))
+        if self.norm is not None:
+            x = self.norm(x)
+        return self.fc2(x)
+
+
+class HybridBertLayer(nn.Module):
+    def __init__(self, config: HybridBertConfig, kind: str, norm: str, exit_norm: bool) -> None:
+        super().__init__()
+        self.kind, self.norm_placement = kind, norm
+        self.post = norm == "post"
+        sub = norm == "sub"
+        gain = subln_init_gain(config.num_hidden_layers) if sub else 1.0
+        self.attention = ATTENTION_CLASSES[kind](config, sub=sub, init_gain=gain)
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ffn = FeedForward(config, sub=sub, init_gain=gain)
+        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.exit_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if exit_norm else None
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, masks: AttentionMasks) -> torch.Tensor:
+        if self.post:
+            x = self.attention_norm(x + self.dropout(self.attention(x, masks)))
+            return self.ffn_norm(x + self.dropout(self.ffn(x)))
+        x = x + self.dropout(self.attention(self.attention_norm(x), masks))
+        x = x + self.dropout(self.ffn(self.ffn_norm(x)))
+        return self.exit_norm(x) if self.exit_norm is not None else x
+
+
+class HybridBertEncoder(nn.Module):
+    def __init__(self, config: HybridBertConfig) -> None:
+        super().__init__()
+        layout = config.parsed_layout
+        norms = layout.norms
+        self.layer = nn.ModuleList(
+            HybridBertLayer(
+                config, kind, norm,
+                exit_norm=norm != "post" and (i == len(norms) - 1 or norms[i + 1] == "post"),
+            )
+            for i, (kind, norm) in enumerate(zip(layout.kinds, norms))
+        )
+        # Only build the T×T band when some layer needs it.
+        self.local_window = config.local_window if "L" in layout.kinds else None
+        self.needs_key_mask = any(k in ("S", "L") for k in layout.kinds)
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
+                output_hidden_states: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        masks = AttentionMasks.build(attention_mask, x.shape[1], x.device, self.local_window)
+        states = (x,) if output_hidden_states else None
+        for layer in self.layer:
+            x = layer(x, masks)
+            if states is not None:
+                states = states + (x,)
+        return x, states

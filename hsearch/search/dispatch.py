@@ -1,0 +1,301 @@
+"""Ray: start or join a cluster and run one trial per task.
+
+One GPU per trial where the cluster has GPUs (concurrency = GPUs), otherwise CPU
+trials with the CPUs the recipe asks for. ``max_retries=0``: whether a failed trial is
+tried again is the study's decision, not Ray's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from hsearch.errors import HsearchError
+
+# Environment a worker needs to find the same data and stay offline when the driver is.
+PASS_ENV = ("HSEARCH_DATA_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+LOCAL_TEMP_DIR = "/tmp/hsearch-ray"  # short: Ray's unix socket paths must stay < 108 bytes
+OBJECT_STORE_BYTES = 256 * 1024**2  # results are small JSON; keep the store small
+
+
+class DispatchError(HsearchError, RuntimeError):
+    """Ray could not be started or reached, or cannot run a trial."""
+
+
+def _check_reachable(address: str) -> None:
+    # Fail in a second instead of Ray's long connection retries.
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise DispatchError(f"--address {address!r}: expected auto or HOST:PORT (e.g. 10.0.0.5:6379)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=3):
+            pass
+    except OSError as exc:
+        raise DispatchError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc})") from None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RayNode:
+    """A Ray node started with ``ray start --block`` in its own process group.
+
+    Fixed agent ports matter: with dynamic ones the raylet gives its agents only 15 s
+    (hard-coded in Ray 2.60) to report their ports, which a busy machine can miss.
+    ``watch_pid``: the node's group is killed when that process dies, so a driver
+    killed with SIGKILL does not leave a local cluster behind.
+    """
+
+    def __init__(self, *, head_address: str | None = None, num_cpus: float | None = None,
+                 num_gpus: float | None = None, temp_dir: str = LOCAL_TEMP_DIR,
+                 watch_pid: int | None = None, env: dict[str, str] | None = None) -> None:
+        import shutil
+        import subprocess
+        import sys
+
+        ray_bin = shutil.which("ray") or os.path.join(os.path.dirname(sys.executable), "ray")
+        args = [ray_bin, "start", "--block", "--disable-usage-stats", "--node-ip-address", "127.0.0.1",
+                "--dashboard-agent-grpc-port", str(_free_port()),
+                "--dashboard-agent-listen-port", str(_free_port()),
+                "--runtime-env-agent-port", str(_free_port()),
+                "--metrics-export-port", str(_free_port()),
+                "--object-store-memory", str(OBJECT_STORE_BYTES)]
+        if head_address is None:
+            self.port = _free_port()
+            args += ["--head", "--port", str(self.port), "--include-dashboard", "false",
+                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(_free_port()),
+                     "--ray-client-server-port", str(_free_port()), "--temp-dir", temp_dir]
+            self.address = f"127.0.0.1:{self.port}"
+        else:
+            args += ["--address", head_address]
+            self.address = head_address
+        if num_cpus is not None:
+            args += ["--num-cpus", str(num_cpus)]
+        if num_gpus is not None:
+            args += ["--num-gpus", str(num_gpus)]
+        cmd = " ".join(_quote(a) for a in args)
+        if watch_pid is not None:
+            cmd = f"{cmd} & while kill -0 {watch_pid} 2>/dev/null; do sleep 1; done; kill -KILL 0"
+        full_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **(env or {})}
+        os.makedirs(temp_dir, exist_ok=True)
+        self.log_path = os.path.join(temp_dir, f"ray-start-{os.getpid()}-{_free_port()}.log")
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(["sh", "-c", cmd], stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, env=full_env)
+
+    def wait_for_gcs(self, timeout: float = 180) -> None:
+        host, _, port = self.address.rpartition(":")
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise DispatchError(f"ray start exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                with socket.create_connection((host, int(port)), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise DispatchError(f"Ray did not start within {timeout:.0f} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        import signal
+
+        if True:  # the group outlives the sh process, so signal it regardless
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                if sig == signal.SIGTERM:
+                    time.sleep(2)
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - the group is already killed
+            pass
+        self._log.close()
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+_LOCAL: RayNode | None = None
+
+
+def connect(address: str | None, *, data_dir: str | None = None, num_cpus: int | None = None) -> dict[str, float]:
+    """Join ``address`` (``auto`` or HOST:PORT) or start a local node; returns the resources."""
+    global _LOCAL
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+
+    env = {k: os.environ[k] for k in PASS_ENV if os.environ.get(k)}
+    if data_dir:
+        env["HSEARCH_DATA_DIR"] = str(os.path.abspath(data_dir))
+    kwargs: dict[str, Any] = dict(
+        runtime_env={"env_vars": env} if env else None,
+        log_to_driver=False,
+        configure_logging=False,
+        namespace="hsearch",
+    )
+    if ray.is_initialized():
+        ray.shutdown()
+    if not address:
+        _LOCAL = RayNode(num_cpus=num_cpus or os.cpu_count(), watch_pid=os.getpid())
+        try:
+            _LOCAL.wait_for_gcs()
+        except DispatchError:
+            shutdown()
+            raise
+        address = _LOCAL.address
+    elif address != "auto":
+        _check_reachable(address)
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        shutdown()
+        raise DispatchError(f"--address {address}: cannot join a Ray cluster: {str(exc).splitlines()[0]}") from None
+    return dict(ray.cluster_resources())
+
+
+def shutdown() -> None:
+    """Disconnect; stop the local node if this process started one."""
+    global _LOCAL
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    if _LOCAL is not None:
+        _LOCAL.stop()
+        _LOCAL = None
+
+
+@dataclass(frozen=True)
+class Slots:
+    """How trials are placed: per-task resources and how many fit at once."""
+
+    use_gpu: bool
+    cpus_per_trial: float
+    concurrency: int
+
+    def options(self) -> dict[str, Any]:
+        if self.use_gpu:
+            return {"num_gpus": 1, "num_cpus": 1, "max_retries": 0}
+        return {"num_cpus": self.cpus_per_trial, "num_gpus": 0, "max_retries": 0}
+
+
+def plan_slots(resources: dict[str, float], recipe_cpus: float) -> Slots:
+    gpus = int(resources.get("GPU", 0))
+    if gpus >= 1:
+        return Slots(True, 1, gpus)
+    cpus = float(resources.get("CPU", 0))
+    if recipe_cpus > cpus:
+        raise DispatchError(
+            f"the recipe asks for {recipe_cpus:g} CPUs per trial (resources.cpus) but the Ray cluster has {cpus:g}"
+        )
+    return Slots(False, recipe_cpus, max(1, int(cpus // recipe_cpus)))
+
+
+def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None) -> dict[str, Any]:
+    """Runs in a Ray worker: one trial, plus where and on what it ran."""
+    import ray
+
+    from hsearch.trial import run_trial
+
+    start = time.time()
+    cpu0 = time.process_time()
+    should_stop = (lambda: time.time() >= deadline) if deadline else None
+    result = run_trial(layout, recipe, out_dir=out_dir, should_stop=should_stop)
+    ctx = ray.get_runtime_context()
+    return {
+        "result": result.to_dict(),
+        "env": {
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+            "ray_node": ctx.get_node_id(),
+            "hostname": socket.gethostname(),
+            "worker_pid": os.getpid(),
+            "task_seconds": time.time() - start,
+            "task_cpu_seconds": time.process_time() - cpu0,
+        },
+    }
+
+
+_REMOTE = None
+
+
+def submit(slots: Slots, layout: str, recipe, out_dir: str | None, deadline: float | None):
+    """Start one trial task; returns its ObjectRef."""
+    import ray
+
+    global _REMOTE
+    if _REMOTE is None:
+        _REMOTE = ray.remote(_trial_task)
+    return _REMOTE.options(**slots.options()).remote(layout, recipe, out_dir, deadline)
+
+
+def wait(refs: list, timeout: float) -> list:
+    import ray
+
+    if not refs:
+        time.sleep(timeout)
+        return []
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+    return ready
+
+
+def fetch(ref) -> tuple[dict[str, Any] | None, str | None, str]:
+    """(payload, None, "") on success, else (None, reason, outcome) for a task that failed."""
+    import ray
+    from ray import exceptions as rex
+
+    try:
+        return ray.get(ref), None, ""
+    except rex.TaskCancelledError:
+        return None, "cancelled: task cancelled", "cancelled"
+    except rex.OutOfMemoryError as exc:
+        return None, f"oom: Ray killed the worker for memory: {_first_line(exc)}", "oom"
+    except (rex.WorkerCrashedError, rex.NodeDiedError, rex.LocalRayletDiedError) as exc:
+        return None, f"worker died: {type(exc).__name__}: {_first_line(exc)}", "error"
+    except rex.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if cause is None:
+            return None, f"raised: {_first_line(exc)}", "error"
+        text = (str(cause).strip().splitlines() or [""])[0][:500]
+        return None, f"raised {type(cause).__name__}: {text}", "error"
+    except rex.RayError as exc:
+        return None, f"ray error {type(exc).__name__}: {_first_line(exc)}", "error"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    # RayTaskError text starts with a traceback banner; the cause line is the last one.
+    return (lines[-1] if lines else type(exc).__name__)[:500]
+
+
+def cancel(ref) -> None:
+    import ray
+
+    try:
+        ray.cancel(ref, force=True)
+    except Exception:  # already finished or its worker is gone
+        pass
+
+
+def hardware_summary(resources: dict[str, float]) -> dict[str, Any]:
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return {
+        "nodes": len(nodes),
+        "cpus": resources.get("CPU", 0),
+        "gpus": resources.get("GPU", 0),
+        "node_ips": sorted({n.get("NodeManagerAddress", "") for n in nodes}),
+    }

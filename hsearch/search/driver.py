@@ -1,0 +1,409 @@
+"""The search driver: Optuna ask/tell in one loop, trials as Ray tasks, a wall-clock budget.
+
+Order of work in :func:`run_search`: validate every input (budget, space, recipe, Ray,
+storage) before writing anything, so bad input leaves an existing study untouched;
+then fail stale trials (a killed driver's, retried once), queue unseen seeds, and loop:
+start trials while slots are free and the time left covers the estimated trial time,
+record results as they arrive, heartbeat the trials in flight. At the deadline or on
+Ctrl-C, running trials are stopped and recorded as ``cancelled``.
+
+Time estimate for a trial: the recipe's time budget plus the largest per-trial overhead
+(wall time minus pretraining seconds) measured so far in this study for this recipe;
+before any measurement, ``trial_overhead`` (default: 60 s + half the pretraining budget).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from hsearch.budget import format_duration, parse_duration
+from hsearch.errors import HsearchError
+from hsearch.search import dispatch
+from hsearch.search.space import SearchSpace, load_space
+from hsearch.search.study import (
+    counts_toward_max,
+    duplicate_of,
+    enqueue_seeds,
+    make_storage,
+    metric_name,
+    open_study,
+    record_failure,
+    record_result,
+    set_trial_attrs,
+    update_ledger,
+)
+
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+MAX_SKIPS_IN_A_ROW = 200  # sampler proposals that were duplicates/constraint breaks
+
+
+@dataclass
+class RunConfig:
+    space: str = "search_spaces/hbert.yaml"
+    recipe: str = "cpu-small"
+    recipe_overrides: dict[str, Any] = field(default_factory=dict)
+    budget: str | None = None  # total wall clock of this run
+    storage: str = "sqlite:///hsearch.db"
+    study: str | None = None
+    sampler: str = "tpe"
+    objective: str = "mean"
+    address: str | None = None
+    max_trials: int | None = None  # trained trials in the study (all runs, all drivers)
+    data_dir: str | None = None
+    seed: int | None = None
+    artifacts: str = "hsearch-artifacts"
+    heartbeat: int = 30  # seconds; a trial silent for 2x this is stale
+    trial_overhead: float | None = None  # prior for per-trial overhead, seconds
+    grace: float = 15.0  # seconds running trials get to stop by themselves at the deadline
+    poll: float = 0.5
+
+
+@dataclass
+class Inflight:
+    trial: optuna.Trial
+    layout: str
+    ref: Any
+    started: float
+    estimate: float
+
+
+@dataclass
+class RunSummary:
+    study_name: str
+    storage: str
+    started: int = 0
+    complete: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    skipped: int = 0
+    stop_reason: str = ""
+    seconds: float = 0.0
+    queued_seeds: list[str] = field(default_factory=list)
+    retried: list[int] = field(default_factory=list)
+
+
+def default_study_name(space: SearchSpace, recipe) -> str:
+    return f"{space.name}-{recipe.name}"
+
+
+class Driver:
+    def __init__(self, config: RunConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.cfg = config
+        self.progress = progress or (lambda event: None)
+        self.inflight: dict[Any, Inflight] = {}
+        self.run_id = uuid.uuid4().hex[:8]
+
+    # -- set-up: everything that can fail on bad input, before any write ---------------
+    def prepare(self) -> None:
+        cfg = self.cfg
+        from hsearch.trial import load_recipe
+
+        self.budget_s = parse_duration(cfg.budget) if cfg.budget is not None else math.inf
+        if cfg.max_trials is not None and cfg.max_trials < 1:
+            raise HsearchError(f"--max-trials must be at least 1, got {cfg.max_trials}")
+        if cfg.heartbeat < 1:
+            raise HsearchError(f"--heartbeat must be at least 1 second, got {cfg.heartbeat}")
+        metric_name(cfg.objective)
+        if cfg.data_dir is not None and not Path(cfg.data_dir).is_dir():
+            raise HsearchError(f"--data-dir {cfg.data_dir!r} is not a directory")
+        self.space = load_space(cfg.space)
+        self._load_recipe = load_recipe
+        self.recipe = load_recipe(cfg.recipe, dict(cfg.recipe_overrides) or None)
+        # Check the space's global choices are keys the recipe accepts, before starting.
+        self._recipes: dict[str, Any] = {}
+        for seed in self.space.seeds:
+            self.recipe_for(seed.params)
+        self.study_name = cfg.study or default_study_name(self.space, self.recipe)
+        storage = make_storage(cfg.storage, heartbeat_interval=cfg.heartbeat, grace_period=2 * cfg.heartbeat)
+        names = optuna.get_all_study_names(storage)
+        if self.study_name in names:
+            existing = optuna.load_study(study_name=self.study_name, storage=storage)
+            have = existing.user_attrs.get("objective")
+            if have is not None and have != cfg.objective:
+                raise HsearchError(
+                    f"study {self.study_name!r} optimises objective {have!r}, not {cfg.objective!r} "
+                    f"(use --objective {have} or another --study)"
+                )
+        self.storage = storage
+        resources = dispatch.connect(cfg.address, data_dir=cfg.data_dir)
+        self.slots = dispatch.plan_slots(resources, float(self.recipe.resources.cpus))
+        self.hardware = dispatch.hardware_summary(resources)
+
+    def recipe_for(self, params) -> Any:
+        overrides = self.space.overrides(params)
+        if not overrides:
+            return self.recipe
+        key = json.dumps(overrides, sort_keys=True)
+        if key not in self._recipes:
+            try:
+                self._recipes[key] = self._load_recipe(self.cfg.recipe, {**self.cfg.recipe_overrides, **overrides})
+            except HsearchError as exc:
+                raise HsearchError(f"{self.space.path}: globals set recipe keys the recipe rejects: {exc}") from None
+        return self._recipes[key]
+
+    # -- estimates ---------------------------------------------------------------------
+    def estimate(self) -> float:
+        b = self.recipe.pretrain.budget
+        base = b.amount if b.kind == "time" else 0.0
+        overheads = [
+            float(t.user_attrs["wall_seconds"]) - float(t.user_attrs.get("pretrain_seconds", 0.0))
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if "wall_seconds" in t.user_attrs and t.user_attrs.get("recipe") == self.recipe.name
+        ]
+        if overheads:
+            return base + max(overheads) * 1.1
+        if self.cfg.trial_overhead is not None:
+            return base + self.cfg.trial_overhead
+        return base + 60.0 + 0.5 * base if b.kind == "time" else 600.0
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        self.prepare()
+        try:
+            return self._run()
+        finally:
+            dispatch.shutdown()
+
+    def _run(self) -> RunSummary:
+        cfg = self.cfg
+        t0 = time.time()
+        self.deadline = t0 + self.budget_s
+        self.study = open_study(self.storage, self.study_name, objective=cfg.objective, sampler=cfg.sampler, seed=cfg.seed)
+        summary = RunSummary(self.study_name, cfg.storage)
+        self.summary = summary
+        for key, value in {
+            "space": self.space.name,
+            "space_file": self.space.path,
+            "recipe": self.recipe.name,
+            "recipe_hash": self.recipe.hash,
+            "sampler": cfg.sampler,
+            "seed": cfg.seed,
+            "budget": cfg.budget,
+            "hardware": json.dumps(self.hardware, sort_keys=True),
+            "duplicate_policy": "skip",
+        }.items():
+            self.study.set_user_attr(key, value)
+        summary.retried = self._fail_stale()
+        summary.queued_seeds = enqueue_seeds(
+            self.study,
+            self.space.seeds,
+            attrs=lambda s: {
+                "space": self.space.name,
+                "layout": str(s.layout),
+                "recipe": self.recipe_for(s.params).name,
+                "recipe_hash": self.recipe_for(s.params).hash,
+            },
+        )
+        self._emit("start", f"study {self.study_name}: {len(summary.queued_seeds)} seed(s) queued")
+        last_beat = last_stale = time.time()
+        try:
+            while True:
+                now = time.time()
+                if now >= self.deadline:
+                    summary.stop_reason = "budget spent"
+                    self._stop_at_deadline()
+                    break
+                stop = self._start_trials()
+                if stop and not self.inflight:
+                    summary.stop_reason = stop
+                    break
+                for ref in dispatch.wait(list(self.inflight), timeout=min(cfg.poll, max(0.0, self.deadline - now))):
+                    self._collect(ref)
+                if time.time() - last_beat >= cfg.heartbeat / 2:
+                    self._heartbeat()
+                    last_beat = time.time()
+                if time.time() - last_stale >= cfg.heartbeat:
+                    summary.retried += self._fail_stale()
+                    last_stale = time.time()
+        except KeyboardInterrupt:
+            summary.stop_reason = "interrupted"
+            self._cancel_all("cancelled: interrupted (Ctrl-C)")
+            self._finish(t0)
+            raise
+        self._finish(t0)
+        return summary
+
+    def _finish(self, t0: float) -> None:
+        self.summary.seconds = time.time() - t0
+        update_ledger(
+            self.study,
+            {
+                "run_id": self.run_id,
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
+                "seconds": round(self.summary.seconds, 1),
+                "budget": self.cfg.budget,
+                "trials_started": self.summary.started,
+                "stop_reason": self.summary.stop_reason,
+                "slots": self.slots.concurrency,
+                "gpu": self.slots.use_gpu,
+            },
+        )
+        self._emit("end", f"stopped: {self.summary.stop_reason}")
+
+    def _fail_stale(self) -> list[int]:
+        before = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
+        optuna.storages.fail_stale_trials(self.study)
+        retried = [
+            t.user_attrs["retry_of"]
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if t.number not in before and "retry_of" in t.user_attrs
+        ]
+        for n in retried:
+            self._emit("stale", f"trial {n} was left running by a lost driver: FAIL, retried once")
+        return retried
+
+    def _heartbeat(self) -> None:
+        for item in self.inflight.values():
+            self.storage.record_heartbeat(item.trial._trial_id)
+
+    def _trained_in_study(self) -> int:
+        return sum(counts_toward_max(t) for t in self.study.get_trials(deepcopy=False))
+
+    def _start_trials(self) -> str | None:
+        """Fill free slots; returns why no more trials will start, if that is so."""
+        while len(self.inflight) < self.slots.concurrency:
+            if self.cfg.max_trials is not None and self._trained_in_study() >= self.cfg.max_trials:
+                return f"max trials reached ({self.cfg.max_trials})"
+            estimate = self.estimate()
+            left = self.deadline - time.time()
+            if estimate > left:
+                return f"time left {format_duration(left)} < estimated trial time {format_duration(estimate)}"
+            picked = self._ask()
+            if picked is None:
+                return "the sampler keeps proposing layouts already trained (space exhausted?)"
+            trial, layout, recipe = picked
+            out_dir = os.path.abspath(os.path.join(self.cfg.artifacts, self.study_name, f"trial-{trial.number}"))
+            ref = dispatch.submit(self.slots, layout, recipe, out_dir, self.deadline if math.isfinite(self.deadline) else None)
+            set_trial_attrs(self.study, trial, {"dispatched": True, "artifacts_dir": out_dir, "estimate_seconds": round(estimate, 1)})
+            self.inflight[ref] = Inflight(trial, layout, ref, time.time(), estimate)
+            self.summary.started += 1
+            self._emit("started", f"trial {trial.number} {layout} ({trial.user_attrs.get('origin', 'sampler')})")
+        return None
+
+    def _ask(self):
+        for _ in range(MAX_SKIPS_IN_A_ROW):
+            trial = self.study.ask()
+            self.storage.record_heartbeat(trial._trial_id)
+            params = self.space.suggest(trial)
+            layout = self.space.layout(params)
+            recipe = self.recipe_for(params)
+            origin = trial.user_attrs.get("origin", "sampler")
+            attrs = {"layout": str(layout), "space": self.space.name, "origin": origin,
+                     "recipe": recipe.name, "recipe_hash": recipe.hash}
+            set_trial_attrs(self.study, trial, attrs)
+            broken = self.space.violations(layout)
+            if broken:
+                record_failure(self.study, trial, "constraint", "constraint: " + "; ".join(broken), state=TrialState.PRUNED)
+                self.summary.skipped += 1
+                continue
+            dup = duplicate_of(self.study.get_trials(deepcopy=False), trial.number, str(layout), recipe.hash)
+            if dup is not None:
+                record_failure(
+                    self.study, trial, "duplicate",
+                    f"duplicate of trial {dup} (same layout, same recipe hash): skipped, not trained again",
+                    extra={"duplicate_of": dup},
+                )
+                self.summary.skipped += 1
+                self._emit("skipped", f"trial {trial.number} {layout}: duplicate of trial {dup}")
+                continue
+            return trial, str(layout), recipe
+        return None
+
+    def _collect(self, ref) -> None:
+        from hsearch.trial.result import TrialResult
+
+        item = self.inflight.pop(ref)
+        payload, reason, outcome = dispatch.fetch(ref)
+        wall = time.time() - item.started
+        cost = {
+            "wall_seconds": round(wall, 3),
+            "cpu_seconds": round(0.0 if self.slots.use_gpu else wall * self.slots.cpus_per_trial, 3),
+            "gpu_seconds": round(wall if self.slots.use_gpu else 0.0, 3),
+        }
+        if payload is None:
+            record_failure(self.study, item.trial, outcome, reason, extra=cost)
+            self._count(outcome)
+            self._emit("finished", f"trial {item.trial.number} {item.layout}: {reason}")
+            return
+        result = TrialResult.from_dict(payload["result"])
+        env = payload["env"]
+        extra = {**cost, "cuda_visible_devices": env["cuda_visible_devices"], "ray_node": env["ray_node"],
+                 "hostname": env["hostname"], "worker_pid": env["worker_pid"]}
+        if result.status == "cancelled" and time.time() >= self.deadline:
+            result.error = result.error or "deadline reached"
+        state = record_result(self.study, item.trial, result, self.cfg.objective, extra)
+        self._count(result.status if state != TrialState.FAIL or result.status != "complete" else "failed")
+        text = f"trial {item.trial.number} {item.layout}: {result.status}"
+        if state == TrialState.COMPLETE:
+            text += f" score {result.objective(self.cfg.objective):.4f} latency {result.latency_ms:.2f} ms"
+        elif result.error:
+            text += f" ({result.error.splitlines()[0][:120]})"
+        self._emit("finished", text)
+        update_ledger(self.study)
+
+    def _count(self, outcome: str) -> None:
+        if outcome == "complete":
+            self.summary.complete += 1
+        elif outcome == "cancelled":
+            self.summary.cancelled += 1
+        else:
+            self.summary.failed += 1
+
+    def _stop_at_deadline(self) -> None:
+        """Trials poll the deadline themselves; give them ``grace`` seconds, then force."""
+        end = time.time() + self.cfg.grace
+        while self.inflight and time.time() < end:
+            for ref in dispatch.wait(list(self.inflight), timeout=0.5):
+                self._collect(ref)
+        self._cancel_all("cancelled: deadline reached, trial still running")
+
+    def _cancel_all(self, reason: str) -> None:
+        for ref, item in list(self.inflight.items()):
+            dispatch.cancel(ref)
+            wall = time.time() - item.started
+            cost = {
+                "wall_seconds": round(wall, 3),
+                "cpu_seconds": round(0.0 if self.slots.use_gpu else wall * self.slots.cpus_per_trial, 3),
+                "gpu_seconds": round(wall if self.slots.use_gpu else 0.0, 3),
+            }
+            try:
+                record_failure(self.study, item.trial, "cancelled", reason, extra=cost)
+            except Exception:  # noqa: BLE001 - best effort while shutting down
+                pass
+            self.summary.cancelled += 1
+            self._emit("finished", f"trial {item.trial.number} {item.layout}: {reason}")
+        self.inflight.clear()
+
+    # -- display ------------------------------------------------------------------------
+    def _emit(self, kind: str, text: str) -> None:
+        left = self.deadline - time.time() if math.isfinite(getattr(self, "deadline", math.inf)) else None
+        front = []
+        try:
+            for t in self.study.best_trials:
+                front.append((t.number, t.user_attrs.get("layout", "?"), t.values[0], t.values[1]))
+        except Exception:  # noqa: BLE001 - display only
+            pass
+        s = self.summary
+        self.progress({
+            "kind": kind, "text": text, "time_left": left, "study": self.study_name,
+            "started": s.started, "complete": s.complete, "failed": s.failed, "cancelled": s.cancelled,
+            "skipped": s.skipped, "running": len(self.inflight), "front": sorted(front, key=lambda r: r[3]),
+            "metric": metric_name(self.cfg.objective),
+        })
+
+
+def run_search(config: RunConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
+    """Run (or resume) the search described by ``config``; see the module docstring."""
+    return Driver(config, progress).run()

@@ -1,0 +1,108 @@
+"""What ``hsearch status`` shows: one row per trial, the Pareto front marked, the ledger."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from hsearch.search.study import make_storage
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    state: str  # Optuna state
+    outcome: str  # complete | diverged | failed | oom | error | cancelled | duplicate | constraint | stale | running | waiting
+    layout: str
+    origin: str
+    score: float | None
+    latency_ms: float | None
+    seconds: float | None
+    pareto: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class StudyStatus:
+    study_name: str
+    metric: str
+    attrs: dict[str, Any]
+    rows: list[TrialRow]
+    ledger: dict[str, Any]
+
+    def count(self, outcome: str) -> int:
+        return sum(r.outcome == outcome for r in self.rows)
+
+
+def _outcome(t: optuna.trial.FrozenTrial) -> str:
+    if t.state == TrialState.RUNNING:
+        return "running"
+    if t.state == TrialState.WAITING:
+        return "waiting"
+    if "outcome" in t.user_attrs:
+        return str(t.user_attrs["outcome"])
+    # FAIL without our outcome attr: Optuna's stale-trial check failed it (driver lost).
+    return "stale" if t.state == TrialState.FAIL else t.state.name.lower()
+
+
+def _note(t: optuna.trial.FrozenTrial, outcome: str, retried: dict[int, int]) -> str:
+    a = t.user_attrs
+    if outcome == "duplicate":
+        return f"skipped: duplicate of #{a.get('duplicate_of')}"
+    if outcome == "stale":
+        extra = f", retried as #{retried[t.number]}" if t.number in retried else ""
+        return "driver lost (no heartbeat)" + extra
+    parts = []
+    if "retry_of" in a:
+        parts.append(f"retry of #{a['retry_of']}")
+    if outcome not in ("complete", "running", "waiting") and a.get("reason"):
+        parts.append(str(a["reason"]).splitlines()[0][:80])
+    return "; ".join(parts)
+
+
+def study_status(storage: str, study_name: str | None) -> StudyStatus:
+    """Read a study (the only one in the storage when no name is given)."""
+    from hsearch.search.study import StudyError
+
+    store = make_storage(storage)
+    names = optuna.get_all_study_names(store)
+    if study_name is None:
+        if len(names) != 1:
+            raise StudyError(
+                f"storage {storage!r} holds {len(names)} studies; pick one with --study "
+                f"(studies: {', '.join(names) or 'none'})"
+            )
+        study_name = names[0]
+    if study_name not in names:
+        raise StudyError(f"no study named {study_name!r} in {storage!r} (studies: {', '.join(names) or 'none'})")
+    study = optuna.load_study(study_name=study_name, storage=store)
+    trials = study.get_trials(deepcopy=False)
+    front = {t.number for t in study.best_trials} if any(t.state == TrialState.COMPLETE for t in trials) else set()
+    retried = {int(t.user_attrs["retry_of"]): t.number for t in trials if "retry_of" in t.user_attrs}
+    metric = (study.metric_names or ["score"])[0]
+    rows = []
+    for t in trials:
+        outcome = _outcome(t)
+        seconds = t.user_attrs.get("wall_seconds")
+        if seconds is None and t.datetime_start and t.datetime_complete:
+            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+        rows.append(
+            TrialRow(
+                number=t.number,
+                state=t.state.name,
+                outcome=outcome,
+                layout=str(t.user_attrs.get("layout", "")),
+                origin=str(t.user_attrs.get("origin", "")),
+                score=t.values[0] if t.values else None,
+                latency_ms=t.values[1] if t.values else None,
+                seconds=seconds,
+                pareto=t.number in front,
+                note=_note(t, outcome, retried),
+            )
+        )
+    ledger = json.loads(study.user_attrs.get("cost_ledger", "{}") or "{}")
+    return StudyStatus(study_name, metric, dict(study.user_attrs), rows, ledger)

@@ -1,0 +1,308 @@
+"""The Optuna study: storage, sampler, seeds, and how a TrialResult is recorded.
+
+How outcomes map to Optuna states (stable; analysis and ``status`` rely on it):
+
+* ``complete`` -> COMPLETE with values ``[score, latency_ms]``.
+* ``diverged`` -> PRUNED with user attr ``reason`` and constraint ``hsearch_infeasible`` = 1
+  (complete trials get 0), so TPE, which ranks infeasible trials last, learns to avoid
+  the region. NSGA-II/GP/random
+  ignore non-complete trials; the trial is still stored with its reason.
+* sampled layout breaking a space constraint -> PRUNED the same way, never trained.
+* ``failed`` / ``oom`` / task error / worker death -> FAIL with ``reason``.
+* ``cancelled`` (deadline, Ctrl-C) -> FAIL with ``reason`` ``cancelled: ...``.
+* duplicate of a layout already complete or in flight under the same recipe hash ->
+  FAIL with ``reason`` ``duplicate`` and ``duplicate_of`` (the earlier trial number):
+  it is *skipped*, not re-trained and its result not copied, so the front has no twins.
+* left RUNNING by a dead driver -> FAIL by Optuna's stale-trial check; retried once
+  as a new trial with the same params and user attrs ``origin`` ``retry:<n>``,
+  ``retry_of`` ``<n>``.
+
+Every trial carries user attrs ``layout``, ``space``, ``origin`` (``seed:<name>`` |
+``sampler`` | ``retry:<n>``), ``recipe``, ``recipe_hash`` and, once a worker reported,
+``TrialResult.user_attrs()`` plus ``outcome``, ``wall_seconds``, ``cpu_seconds``,
+``gpu_seconds``, ``cuda_visible_devices``, ``ray_node``, ``artifacts_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from typing import Any, Callable, Iterable, Mapping
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from hsearch.errors import HsearchError
+from hsearch.trial.result import COMPLETE, DIVERGED, OBJECTIVES, TrialResult
+
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
+DIRECTIONS = ("maximize", "minimize")
+LATENCY_METRIC = "latency_ms"
+STUDY_ATTRS = ("space", "recipe", "recipe_hash", "objective", "sampler", "seed", "budget", "cost_ledger", "hardware")
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+# We heartbeat trials ourselves in the ask/tell loop; Optuna warns that it expects optimize().
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+class StudyError(HsearchError, ValueError):
+    """A storage or study that cannot be used as asked."""
+
+
+def metric_name(objective: str) -> str:
+    if objective not in OBJECTIVES:
+        raise StudyError(f"unknown objective {objective!r} (allowed: {', '.join(OBJECTIVES)})")
+    return "mean_accuracy" if objective == "mean" else f"{objective}_accuracy"
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def make_storage(url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None) -> RDBStorage:
+    """An RDB storage (sqlite:///file.db, postgresql+psycopg://...); one-line error if unreachable."""
+    kwargs: dict[str, Any] = {}
+    if heartbeat_interval:
+        kwargs.update(
+            heartbeat_interval=int(heartbeat_interval),
+            grace_period=int(grace_period or 2 * heartbeat_interval),
+            heartbeat_stale_trial_callback=retry_stale_trial,
+        )
+    engine_kwargs = {}
+    if url.startswith("postgresql"):
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    elif url.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    try:
+        return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+    except Exception as exc:  # sqlalchemy/driver errors vary by backend
+        detail = " ".join(str(exc).split())[:300]
+        raise StudyError(f"cannot open storage {_hide_password(url)!r}: {type(exc).__name__}: {detail}") from None
+
+
+def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Stale-trial callback: queue the same params once more, labelled as a retry."""
+    if "retry_of" in trial.user_attrs:
+        return  # a retry that went stale again is not retried a second time
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in ("layout", "space", "recipe", "recipe_hash")}
+    attrs.update(origin=f"retry:{trial.number}", retry_of=trial.number)
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=attrs,
+            system_attrs={"failed_trial": trial.number, "retry_history": [trial.number]},
+        )
+    )
+
+
+INFEASIBLE = "hsearch_infeasible"  # constraint name: > 0 for diverged / constraint-breaking trials
+
+
+def _mark_feasibility(trial, infeasible: bool) -> None:
+    # TPE ranks trials with a positive constraint value below every feasible one.
+    if isinstance(trial, optuna.Trial):
+        trial.set_constraint(INFEASIBLE, 1.0 if infeasible else 0.0)
+
+
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    """Optuna 5 does not store the sampler: the driver builds it on every load."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise StudyError(f"unknown sampler {name!r} (allowed: {', '.join(SAMPLERS)})")
+
+
+def open_study(
+    storage: str | optuna.storages.BaseStorage,
+    study_name: str,
+    *,
+    objective: str = "mean",
+    sampler: str = "tpe",
+    seed: int | None = None,
+    create: bool = True,
+) -> optuna.Study:
+    """Create or load the two-objective study ``[score (max), latency_ms (min)]``.
+
+    An existing study must have been made for the same objective; otherwise its values
+    would mean two different things.
+    """
+    if isinstance(storage, str):
+        storage = make_storage(storage)
+    metric = metric_name(objective)
+    names = optuna.get_all_study_names(storage)
+    if study_name not in names:
+        if not create:
+            listed = ", ".join(names) or "none"
+            raise StudyError(f"no study named {study_name!r} in this storage (studies: {listed})")
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            directions=list(DIRECTIONS),
+            sampler=make_sampler(sampler, seed),
+            load_if_exists=True,  # another driver may create it at the same moment
+        )
+        if study.metric_names is None:
+            study.set_metric_names([metric, LATENCY_METRIC])
+        study.set_user_attr("objective", objective)
+    else:
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(sampler, seed))
+    have = study.user_attrs.get("objective")
+    if create and have is not None and have != objective:
+        raise StudyError(
+            f"study {study_name!r} optimises objective {have!r}, not {objective!r} "
+            f"(use --objective {have} or another --study)"
+        )
+    if [d.name.lower() for d in study.directions] != list(DIRECTIONS):
+        raise StudyError(f"study {study_name!r} is not an hsearch study (directions {study.directions})")
+    return study
+
+
+# -- seeds and duplicates ------------------------------------------------------------
+
+
+def enqueue_seeds(study: optuna.Study, seeds: Iterable, attrs: Callable[[Any], Mapping[str, Any]]) -> list[str]:
+    """Queue the space's seeds that this study has never seen; returns the labels queued.
+
+    A seed is known by its ``origin`` attr (``seed:<label>``), whatever became of it, so
+    resuming or a second driver never queues it again. ``attrs(seed)`` adds the layout and
+    recipe hash now, so a racing driver's duplicate sees this queued trial.
+    """
+    seen = {t.user_attrs.get("origin") for t in study.get_trials(deepcopy=False)}
+    queued = []
+    for seed in seeds:
+        origin = f"seed:{seed.label}"
+        if origin in seen:
+            continue
+        study.enqueue_trial(dict(seed.params), user_attrs={"origin": origin, **attrs(seed)})
+        queued.append(seed.label)
+    return queued
+
+
+def duplicate_of(trials: Iterable[FrozenTrial], trial_number: int, layout: str, recipe_hash: str) -> int | None:
+    """The earlier trial that already trains or trained this layout under this recipe.
+
+    Complete trials always win; an in-flight or queued one wins when its number is lower,
+    so two drivers racing on the same layout agree on which one trains it.
+    """
+    best = None
+    for t in trials:
+        if t.number == trial_number or t.user_attrs.get("recipe_hash") != recipe_hash:
+            continue
+        if t.user_attrs.get("layout") != layout:
+            continue
+        if t.state == TrialState.COMPLETE:
+            return t.number
+        if t.state in (TrialState.RUNNING, TrialState.WAITING) and t.number < trial_number:
+            if "duplicate_of" not in t.user_attrs and (best is None or t.number < best):
+                best = t.number
+    return best
+
+
+# -- recording ------------------------------------------------------------------------
+
+
+def _set_attrs(study: optuna.Study, trial: optuna.Trial | FrozenTrial | int, attrs: Mapping[str, Any]) -> None:
+    number = trial if isinstance(trial, int) else trial.number
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    for key, value in attrs.items():
+        if value is not None:
+            study._storage.set_trial_user_attr(trial_id, key, value)
+
+
+def set_trial_attrs(study: optuna.Study, trial, attrs: Mapping[str, Any]) -> None:
+    _set_attrs(study, trial, attrs)
+
+
+def record_result(
+    study: optuna.Study,
+    trial,
+    result: TrialResult,
+    objective: str,
+    extra: Mapping[str, Any] | None = None,
+) -> TrialState:
+    """Store the result's attributes on the trial and tell Optuna its outcome."""
+    attrs = dict(result.user_attrs())
+    attrs.update(extra or {})
+    values = None
+    state = TrialState.FAIL
+    reason = None
+    if result.status == COMPLETE:
+        try:
+            values = [result.objective(objective), float(result.latency_ms)]  # type: ignore[arg-type]
+            state = TrialState.COMPLETE
+        except (TypeError, ValueError) as exc:
+            reason = f"complete but not scorable: {exc}"
+    elif result.status == DIVERGED:
+        state = TrialState.PRUNED
+        reason = f"diverged: {result.error or 'loss became NaN/inf'}"
+    else:
+        reason = f"{result.status}: {result.error or 'no error text'}"
+    # A "complete" result without a usable score is a failure of that trial.
+    attrs["outcome"] = "failed" if result.status == COMPLETE and state == TrialState.FAIL else result.status
+    if reason:
+        attrs["reason"] = reason[:2000]
+    _set_attrs(study, trial, attrs)
+    if state != TrialState.FAIL:
+        _mark_feasibility(trial, state == TrialState.PRUNED)
+    study.tell(trial, values=values, state=state)
+    return state
+
+
+def record_failure(study: optuna.Study, trial, outcome: str, reason: str, extra: Mapping[str, Any] | None = None,
+                   state: TrialState = TrialState.FAIL) -> None:
+    """A trial that produced no TrialResult (task error, worker death, cancel, skip)."""
+    attrs = dict(extra or {})
+    attrs.update(outcome=outcome, reason=reason[:2000])
+    _set_attrs(study, trial, attrs)
+    if state != TrialState.FAIL:
+        _mark_feasibility(trial, True)
+    study.tell(trial, state=state)
+
+
+# -- cost ledger ----------------------------------------------------------------------
+
+
+def update_ledger(study: optuna.Study, run_info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Recompute the cost ledger from the trials' own cost attrs (safe with several drivers)."""
+    per_trial = {}
+    totals = {"wall_seconds": 0.0, "cpu_seconds": 0.0, "gpu_seconds": 0.0}
+    for t in study.get_trials(deepcopy=False):
+        if "wall_seconds" not in t.user_attrs:
+            continue
+        row = {k: round(float(t.user_attrs.get(k, 0.0)), 3) for k in totals}
+        row["outcome"] = t.user_attrs.get("outcome", t.state.name.lower())
+        per_trial[str(t.number)] = row
+        for k in totals:
+            totals[k] += row[k]
+    old = json.loads(study.user_attrs.get("cost_ledger", "{}") or "{}")
+    runs = list(old.get("runs", []))
+    if run_info is not None:
+        runs = [r for r in runs if r.get("run_id") != run_info.get("run_id")] + [dict(run_info)]
+    ledger = {"trials": per_trial, "total": {k: round(v, 3) for k, v in totals.items()}, "runs": runs}
+    study.set_user_attr("cost_ledger", json.dumps(ledger, sort_keys=True))
+    return ledger
+
+
+def counts_toward_max(t: FrozenTrial) -> bool:
+    """Trained trials (or in training); skips, stale and cancelled ones do not count."""
+    if not t.user_attrs.get("dispatched"):
+        return False
+    if t.state == TrialState.RUNNING:
+        return True
+    return t.user_attrs.get("outcome") not in (None, "cancelled")
+
+
+
+def storage_url(text: str) -> str:
+    """A storage URL as given, or ``sqlite:///`` + a plain file path."""
+    return text if "://" in text else f"sqlite:///{text}"

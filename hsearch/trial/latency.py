@@ -1,0 +1,162 @@
+"""Forward-pass latency of an encoder: the one measurement trials and ``hsearch bench`` share.
+
+Protocol (kept identical everywhere so numbers are comparable):
+
+* inputs are random token ids of shape ``[batch_size, seq_len]`` with no padding (so no
+  attention mask), ids drawn from ``[1, vocab_size)`` with a fixed seed;
+* the model is first prepared for inference by
+  :func:`hsearch.model.inference.prepare_for_inference` (``path="auto"`` picks the fastest
+  path measured on this device; an explicit path forces one) — the caller's model is
+  never modified;
+* ``warmup`` untimed forwards, then ``runs`` timed forwards under ``torch.inference_mode``,
+  each timed alone with ``time.perf_counter`` (on CUDA after a ``synchronize`` on both
+  sides), so the median is robust to a noisy, shared machine;
+* the thread count is set for the measurement only and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+import torch
+
+from hsearch.errors import HsearchError
+
+
+class LatencyError(HsearchError, ValueError):
+    """Bad arguments to a latency measurement."""
+
+
+@dataclass
+class LatencyStats:
+    median_ms: float
+    spread_ms: float  # inter-quartile range of the timed runs
+    runs_ms: list[float] = field(default_factory=list)
+    path: str = "cpu-fp32-eager"  # the inference path that was timed
+    threads: int = 1
+    device: str = "cpu"
+    seq_len: int = 0
+    batch_size: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+@contextmanager
+def num_threads(threads: int | None) -> Iterator[int]:
+    """Temporarily set torch's intra-op thread count; yields the count in effect."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_args(seq_len, batch_size, warmup, runs, threads, device) -> None:
+    for name, value, low in (("seq_len", seq_len, 1), ("batch_size", batch_size, 1), ("warmup", warmup, 0), ("runs", runs, 1)):
+        if not isinstance(value, int) or value < low:
+            raise LatencyError(f"measure_latency: {name}={value!r} must be an integer >= {low}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise LatencyError(f"measure_latency: threads={threads!r} must be a positive integer or None")
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        kind = str(device)
+    if kind not in ("cpu", "cuda"):
+        raise LatencyError(f"measure_latency: device={device!r} (allowed: cpu, cuda)")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise LatencyError("measure_latency: device='cuda' but no CUDA device is available")
+
+
+def time_forward(fn, inputs: dict, *, warmup: int, runs: int, device: str | torch.device) -> list[float]:
+    """Time ``fn(**inputs)``: ``warmup`` untimed calls, then ``runs`` timed ones (ms)."""
+    cuda = torch.device(device).type == "cuda"
+    with torch.inference_mode():
+        for _ in range(warmup):
+            fn(**inputs)
+        if cuda:
+            torch.cuda.synchronize()
+        times = []
+        for _ in range(runs):
+            if cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn(**inputs)
+            if cuda:
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - t0) * 1000.0)
+    return times
+
+
+def measure_latency(
+    model: torch.nn.Module,
+    *,
+    seq_len: int,
+    batch_size: int = 1,
+    warmup: int = 3,
+    runs: int = 10,
+    threads: int | None = None,
+    device: str = "cpu",
+    path: str = "auto",
+) -> LatencyStats:
+    """Median and IQR of the forward latency of ``model`` on un-padded random inputs.
+
+    ``path`` is one of :data:`hsearch.model.inference.PATHS` or ``"auto"``; the path
+    actually timed is returned in ``LatencyStats.path`` (e.g. ``"cpu-fp32-eager"``).
+    """
+    from hsearch.model.inference import prepare_for_inference, random_inputs
+
+    _check_args(seq_len, batch_size, warmup, runs, threads, device)
+    with num_threads(threads) as used:
+        prepared = prepare_for_inference(model, device, path=path, seq_len=seq_len, batch_size=batch_size)
+        inputs = random_inputs(model, seq_len, batch_size, device)
+        times = time_forward(prepared.forward, inputs, warmup=warmup, runs=runs, device=device)
+    return stats_from_times(times, path=prepared.path, threads=used, device=device, seq_len=seq_len,
+                            batch_size=batch_size)
+
+
+def stats_from_times(times: list[float], *, path: str, threads: int, device: str, seq_len: int,
+                     batch_size: int) -> LatencyStats:
+    """Median / IQR summary of timed runs (ms)."""
+    q1, q3 = _quartiles(times)
+    return LatencyStats(median_ms=statistics.median(times), spread_ms=q3 - q1, runs_ms=list(times),
+                        path=path, threads=threads, device=str(torch.device(device)),
+                        seq_len=seq_len, batch_size=batch_size)
+
+
+def time_interleaved(fns: list, inputs: list[dict], *, warmup: int, runs: int,
+                     device: str | torch.device) -> list[list[float]]:
+    """Time several forwards round-robin: run i of every model happens at about the same moment.
+
+    On a shared machine the load drifts over seconds; interleaving makes every model see the
+    same drift, so their ratio is far steadier than back-to-back blocks would give.
+    """
+    cuda = torch.device(device).type == "cuda"
+    out: list[list[float]] = [[] for _ in fns]
+    with torch.inference_mode():
+        for fn, inp in zip(fns, inputs):
+            for _ in range(warmup):
+                fn(**inp)
+        for _ in range(runs):
+            for i, (fn, inp) in enumerate(zip(fns, inputs)):
+                if cuda:
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                fn(**inp)
+                if cuda:
+                    torch.cuda.synchronize()
+                out[i].append((time.perf_counter() - t0) * 1000.0)
+    return out

@@ -1,0 +1,461 @@
+"""Trial recipes: ``trials/*.yaml`` -> a validated, hashable :class:`Recipe`.
+
+A recipe says how one layout is trained and scored: model width, tokenizer, corpus,
+pretraining budget and optimiser, downstream tasks and the latency protocol. The layout
+itself (kinds, norms, number of layers) is not part of the recipe.
+
+Every section is a dataclass; :func:`_build` walks the YAML against the dataclass fields so
+an unknown key or a wrong type is an error naming the dotted key and the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from hsearch.budget import Budget, BudgetError, parse_budget
+from hsearch.errors import HsearchError
+
+
+class RecipeError(HsearchError, ValueError):
+    """A recipe file or override that does not validate."""
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Dimensions and options; ``None`` options come from the layout's preset (else model defaults)."""
+
+    hidden_size: int = 768
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    max_position_embeddings: int = 512
+    local_window: int = 128
+    hidden_act: Literal["gelu", "relu"] | None = None
+    ffn_bias: bool | None = None
+    attention_bias: bool | None = None
+    hidden_dropout_prob: float | None = None
+    attention_probs_dropout_prob: float | None = None
+    position_embedding: Literal["learned", "sinusoidal"] | None = None
+
+
+@dataclass(frozen=True)
+class TokenizerTrain:
+    vocab_size: int = 8192
+    min_frequency: int = 2
+    max_documents: int = 20000  # documents of the training split the tokenizer learns from
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """``name`` (a hub tokenizer; bert-base-uncased falls back to the packaged vocab) or ``train``."""
+
+    name: str = "bert-base-uncased"
+    train: TokenizerTrain | None = None
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Where pretraining text comes from.
+
+    Resolution order: ``files`` (explicit local paths/globs) > ``--data-dir``/HSEARCH_DATA_DIR
+    (``DIR/<local_dir>/``) > the Hugging Face dataset ``dataset``/``config``/``split``.
+    """
+
+    dataset: str = "wikimedia/wikipedia"
+    config: str | None = "20231101.en"
+    split: str = "train"
+    text_field: str = "text"
+    files: list[str] | None = None
+    local_dir: str = "wiki"
+    heldout_fraction: float = 0.05
+    max_documents: int | None = None  # cap on training documents read (None: all)
+    max_tokens: int | None = None  # cap on packed training tokens (None: all)
+    eval_blocks: int = 256  # held-out blocks scored for MLM accuracy
+
+
+@dataclass(frozen=True)
+class DeepSpeedSpec:
+    zero_stage: int = 2
+    config: dict[str, Any] = field(default_factory=dict)  # merged into the generated DS config
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    budget: Budget = field(default_factory=lambda: parse_budget("60s"))
+    batch_size: int = 32
+    grad_accumulation: int = 1
+    seq_len: int = 128
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-6
+    weight_decay: float = 0.01
+    warmup: float = 0.05  # fraction of the budget spent warming up
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    grad_clip: float | None = 1.0
+    mask_rate: float = 0.15
+    sparse_mlm_head: bool = True  # decode only the masked positions
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    compile: bool = False
+    engine: Literal["torch", "deepspeed"] = "torch"
+    deepspeed: DeepSpeedSpec = field(default_factory=DeepSpeedSpec)
+    eval_batch_size: int = 64
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One downstream task. Unset fields take the ``finetune`` defaults / built-in task facts."""
+
+    dataset: str | None = None
+    config: str | None = None
+    text_field: str | None = None
+    label_field: str | None = None
+    local_dir: str | None = None
+    files: dict[str, str] | None = None  # split -> local file
+    num_labels: int | None = None
+    epochs: float | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    max_length: int | None = None
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+
+
+@dataclass(frozen=True)
+class FinetuneSpec:
+    tasks: dict[str, TaskSpec] = field(default_factory=lambda: {"emotion": TaskSpec(), "massive": TaskSpec()})
+    seeds: int = 1
+    score_split: str = "validation"
+    report_split: str = "test"
+    epochs: float = 3.0
+    batch_size: int = 32
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 128
+    max_eval_examples: int | None = None
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    enabled: bool = True
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    threads: int | None = 4
+    seq_len: int = 128
+    batch_size: int = 1
+    warmup: int = 3
+    runs: int = 20
+    path: str = "auto"
+
+
+@dataclass(frozen=True)
+class ResourcesSpec:
+    cpus: int = 1  # CPUs one trial needs (torch threads for a CPU trial; Ray num_cpus)
+    gpus: float = 0.0
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    keep_checkpoint: bool = False
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str = ""
+    model: ModelSpec = field(default_factory=ModelSpec)
+    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
+    corpus: CorpusSpec = field(default_factory=CorpusSpec)
+    pretrain: PretrainSpec = field(default_factory=PretrainSpec)
+    finetune: FinetuneSpec = field(default_factory=FinetuneSpec)
+    latency: LatencySpec = field(default_factory=LatencySpec)
+    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
+    output: OutputSpec = field(default_factory=OutputSpec)
+    path: str | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (budgets as their text); ``path`` is not content and is left out."""
+        data = _plain(self)
+        data.pop("path", None)
+        return data
+
+    @property
+    def hash(self) -> str:
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "Recipe":
+        raw = self.to_dict()
+        _apply_overrides(raw, overrides, self.path or "<recipe>")
+        return _validate(raw, self.path or "<recipe>")
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Budget):
+        return obj.text
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if tp is Budget:
+        return "a budget string (e.g. 60s, 200M, 5000 steps)"
+    if origin is not None:
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; returns the typed value."""
+
+    def bad(extra: str = "") -> RecipeError:
+        return RecipeError(
+            f"{source}: key {key!r} has wrong type: got {value!r} ({type(value).__name__}), "
+            f"expected {_type_name(tp)}{extra}"
+        )
+
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise bad()
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key, source)
+            except RecipeError:
+                if len([a for a in args if a is not type(None)]) == 1:
+                    raise
+        raise bad()
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise RecipeError(
+            f"{source}: key {key!r} has value {value!r}; allowed: "
+            + ", ".join(repr(a) for a in typing.get_args(tp))
+        )
+    if tp is Budget:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise bad()
+        try:
+            return parse_budget(value)
+        except BudgetError as exc:
+            raise RecipeError(f"{source}: key {key!r}: {exc}") from None
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad()
+        return _build(tp, value, key, source)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise bad()
+        return [_convert(v, item, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        ktp, vtp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise bad()
+        return {str(k): _convert(v, vtp, f"{key}.{k}", source) if vtp is not Any else v for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad()
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad()
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise bad()
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad()
+    raise TypeError(f"unsupported recipe annotation {tp!r} for {key}")  # programming error
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str, source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if not (cls is Recipe and f.name == "path")]
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise RecipeError(f"{source}: unknown key {dotted!r} (allowed: {', '.join(names)})")
+        kwargs[key] = _convert(value, hints[key], dotted, source)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise RecipeError(f"{source}: section {prefix or '<top>'!r}: {exc}") from None
+
+
+def _check(recipe: Recipe, source: str) -> None:
+    """Value checks that types alone cannot express."""
+
+    def need(cond: bool, key: str, why: str) -> None:
+        if not cond:
+            raise RecipeError(f"{source}: key {key!r} {why}")
+
+    m, p, c, f, lat = recipe.model, recipe.pretrain, recipe.corpus, recipe.finetune, recipe.latency
+    for key in ("hidden_size", "num_attention_heads", "intermediate_size", "max_position_embeddings"):
+        need(getattr(m, key) > 0, f"model.{key}", "must be positive")
+    need(m.hidden_size % m.num_attention_heads == 0, "model.hidden_size",
+         f"({m.hidden_size}) must be divisible by model.num_attention_heads ({m.num_attention_heads})")
+    need(p.seq_len >= 8, "pretrain.seq_len", f"must be at least 8 (got {p.seq_len})")
+    need(p.seq_len <= m.max_position_embeddings, "pretrain.seq_len",
+         f"({p.seq_len}) exceeds model.max_position_embeddings ({m.max_position_embeddings})")
+    need(p.batch_size > 0, "pretrain.batch_size", "must be positive")
+    need(p.grad_accumulation > 0, "pretrain.grad_accumulation", "must be positive")
+    need(p.lr > 0, "pretrain.lr", "must be positive")
+    need(len(p.betas) == 2 and all(0 <= b < 1 for b in p.betas), "pretrain.betas", "must be two numbers in [0, 1)")
+    need(0 <= p.warmup < 1, "pretrain.warmup", "is a fraction of the budget in [0, 1)")
+    need(0 < p.mask_rate < 1, "pretrain.mask_rate", "must be in (0, 1)")
+    need(p.deepspeed.zero_stage in (0, 1, 2), "pretrain.deepspeed.zero_stage", "allowed: 0, 1, 2")
+    need(0 < c.heldout_fraction < 0.5, "corpus.heldout_fraction", "must be in (0, 0.5)")
+    need(c.eval_blocks > 0, "corpus.eval_blocks", "must be positive")
+    need(c.max_documents is None or c.max_documents > 0, "corpus.max_documents", "must be positive")
+    need(c.max_tokens is None or c.max_tokens > 0, "corpus.max_tokens", "must be positive")
+    if recipe.tokenizer.train is not None:
+        need(recipe.tokenizer.train.vocab_size >= 100, "tokenizer.train.vocab_size", "must be at least 100")
+    need(f.seeds > 0, "finetune.seeds", "must be positive")
+    need(f.score_split != f.report_split, "finetune.report_split", "must differ from finetune.score_split")
+    for name, task in f.tasks.items():
+        if name not in BUILTIN_TASKS:
+            need(task.dataset is not None or task.files is not None or task.local_dir is not None,
+                 f"finetune.tasks.{name}",
+                 f"is not a built-in task ({', '.join(BUILTIN_TASKS)}): declare dataset, files or local_dir")
+        if task.files is not None:
+            need("train" in task.files, f"finetune.tasks.{name}.files", "needs a 'train' entry")
+    need(lat.seq_len > 0 and lat.batch_size > 0 and lat.runs > 0, "latency", "seq_len, batch_size, runs must be positive")
+    need(lat.threads is None or lat.threads > 0, "latency.threads", "must be positive")
+    need(recipe.resources.cpus > 0, "resources.cpus", "must be positive")
+
+
+# Facts about the paper's two tasks; a recipe may override any of them.
+BUILTIN_TASKS: dict[str, dict[str, Any]] = {
+    "emotion": {"dataset": "dair-ai/emotion", "config": None, "text_field": "text",
+                "label_field": "label", "local_dir": "emotion", "num_labels": 6},
+    "massive": {"dataset": "AmazonScience/massive", "config": "en-US", "text_field": "utt",
+                "label_field": "intent", "local_dir": "massive_en", "num_labels": 60},
+}
+
+
+def _validate(raw: Any, source: str) -> Recipe:
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{source}: a recipe must be a mapping of sections, got {type(raw).__name__}")
+    raw = dict(raw)
+    raw.setdefault("name", Path(source).stem if source.endswith((".yaml", ".yml")) else "recipe")
+    recipe = _build(Recipe, raw, "", source)
+    _check(recipe, source)
+    return dataclasses.replace(recipe, path=source)
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str) -> None:
+    """Set dotted keys in the raw mapping; the result is validated like the file."""
+    for dotted, value in overrides.items():
+        parts = str(dotted).split(".")
+        if not all(parts):
+            raise RecipeError(f"{source}: override key {dotted!r} is not a dotted key like pretrain.budget")
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise RecipeError(f"{source}: override {dotted!r}: {'.'.join(parts[: i + 1])!r} is not a section")
+            node = child
+        if isinstance(value, str) and not parts[-1] in ("budget", "name", "description"):
+            # Overrides from a command line arrive as text: read them as YAML scalars.
+            try:
+                value = yaml.safe_load(value) if value.strip() else value
+            except yaml.YAMLError:
+                pass
+        node[parts[-1]] = copy.deepcopy(value)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def recipe_dirs() -> list[Path]:
+    """Where bare recipe names are looked up: ./trials, then the source checkout's trials/."""
+    return [Path.cwd() / "trials", Path(__file__).resolve().parents[2] / "trials"]
+
+
+def find_recipe(path_or_name: str | Path) -> Path:
+    candidate = Path(path_or_name)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise RecipeError(f"recipe file not found: {candidate}")
+        return candidate
+    for folder in recipe_dirs():
+        for suffix in (".yaml", ".yml"):
+            path = folder / f"{path_or_name}{suffix}"
+            if path.is_file():
+                return path
+    names = sorted({p.stem for d in recipe_dirs() if d.is_dir() for p in d.glob("*.y*ml")})
+    raise RecipeError(f"no recipe named {str(path_or_name)!r} (known: {', '.join(names) or 'none'})")
+
+
+def load_recipe(path_or_name: str | Path | Recipe, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Load and validate a recipe file (or bare name) and apply dotted-key overrides."""
+    if isinstance(path_or_name, Recipe):
+        return path_or_name.with_overrides(overrides) if overrides else path_or_name
+    path = find_recipe(path_or_name)
+    source = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RecipeError(f"{source}: not valid YAML: {first}") from None
+    if raw is None:
+        raw = {}
+    if overrides:
+        if not isinstance(raw, dict):
+            raise RecipeError(f"{source}: a recipe must be a mapping of sections")
+        _apply_overrides(raw, overrides, f"{source} (with overrides)")
+        source = f"{source} (with overrides)"
+    recipe = _validate(raw, source)
+    return dataclasses.replace(recipe, path=str(path))

@@ -1,0 +1,210 @@
+"""``run_trial``: one layout, one recipe -> pretrain under budget, fine-tune, time, report.
+
+Bad input (recipe, layout, missing data, a budget too small for one step) raises
+:class:`HsearchError` before any training. Once training starts, every failure is returned
+as a ``TrialResult`` with its status and error text, keeping the numbers reached so far.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from hsearch.budget import parse_budget
+from hsearch.errors import HsearchError
+from hsearch.layout import Layout, resolve
+from hsearch.trial import result as R
+from hsearch.trial.hardware import hardware_info, pick_device
+from hsearch.trial.recipe import BUILTIN_TASKS, Recipe, RecipeError, load_recipe
+from hsearch.trial.result import TrialResult
+
+log = logging.getLogger("hsearch.trial")
+
+MIN_TIME_BUDGET_S = 1.0  # below this no optimiser step of any recipe fits reliably
+
+
+def _task_options(recipe: Recipe, name: str) -> dict[str, Any]:
+    """Built-in facts < finetune defaults < the task's own settings."""
+    ft = recipe.finetune
+    spec = ft.tasks[name]
+    opts: dict[str, Any] = {"epochs": ft.epochs, "batch_size": ft.batch_size, "lr": ft.lr,
+                            "max_length": ft.max_length, "weight_decay": ft.weight_decay,
+                            "warmup_ratio": ft.warmup_ratio, "max_eval_examples": ft.max_eval_examples,
+                            "max_train_examples": None}
+    if name in BUILTIN_TASKS:
+        opts.update(BUILTIN_TASKS[name], builtin=True)
+    for key, value in vars(spec).items():
+        if value is not None:
+            opts[key] = value
+    return opts
+
+
+def _precision(recipe: Recipe, device: torch.device) -> tuple[str, torch.dtype | None]:
+    wanted = recipe.pretrain.precision
+    if wanted == "auto":
+        wanted = "bf16" if device.type == "cuda" else "fp32"
+    return wanted, (torch.bfloat16 if wanted == "bf16" else None)
+
+
+def _check_budget(recipe: Recipe) -> None:
+    p = recipe.pretrain
+    b = p.budget
+    per_step = p.batch_size * p.grad_accumulation * p.seq_len
+    if b.kind == "tokens" and b.amount < per_step:
+        raise RecipeError(f"{recipe.path}: pretrain.budget {b.text!r} is too small to take one step "
+                          f"(one step = batch {p.batch_size} x accumulation {p.grad_accumulation} x seq_len "
+                          f"{p.seq_len} = {per_step} tokens)")
+    if b.kind == "time" and b.amount < MIN_TIME_BUDGET_S:
+        raise RecipeError(f"{recipe.path}: pretrain.budget {b.text!r} is too small to take one step "
+                          f"(time budgets start at {MIN_TIME_BUDGET_S:g}s)")
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, (RuntimeError, MemoryError)) and ("out of memory" in text or isinstance(exc, MemoryError))
+
+
+def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: str | Path | None = None,
+              out_dir: str | Path | None = None, budget: str | None = None, seed: int | None = None,
+              device: str | None = None, progress: Callable[[dict], None] | None = None,
+              should_stop: Callable[[], bool] | None = None, keep_checkpoint: bool | None = None) -> TrialResult:
+    """Pretrain ``layout`` under ``recipe``'s budget, fine-tune, measure latency -> TrialResult."""
+    from hsearch.data import load_task, prepare_corpus
+    from hsearch.model import HybridBertConfig, HybridBertForMaskedLM
+    from hsearch.trial.finetune import finetune_task
+    from hsearch.trial.latency import measure_latency
+    from hsearch.trial.mlm import evaluate_mlm
+    from hsearch.trial.pretrain import Cancelled, Diverged, PretrainStats, pretrain
+
+    t_total = time.perf_counter()
+    progress = progress or (lambda update: None)
+    should_stop = should_stop or (lambda: False)
+    overrides: dict[str, Any] = {}
+    if budget is not None:
+        overrides["pretrain.budget"] = str(budget)
+    if seed is not None:
+        overrides["pretrain.seed"] = int(seed)
+    recipe = load_recipe(recipe, overrides or None)
+    _check_budget(recipe)
+    if isinstance(layout, Layout):
+        lay, preset_opts = layout, {}
+    else:
+        lay, preset_opts, _ = resolve(str(layout))
+    dev = pick_device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise HsearchError(f"device {device!r} requested but no CUDA device is available")
+    precision, autocast_dtype = _precision(recipe, dev)
+    p = recipe.pretrain
+
+    # ---- inputs first: every data problem surfaces before training
+    ft = recipe.finetune
+    progress({"phase": "data", "message": "loading tasks"})
+    tasks = {name: load_task(name, _task_options(recipe, name), ["train", ft.score_split, ft.report_split], data_dir)
+             for name in ft.tasks}
+    progress({"phase": "data", "message": "preparing corpus"})
+    corpus = prepare_corpus(recipe.corpus, recipe.tokenizer, p.seq_len, data_dir=data_dir,
+                            log=lambda msg: progress({"phase": "data", "message": msg}))
+    tokenizer = corpus.tokenizer
+    model_opts = {**dict(preset_opts)}
+    m = recipe.model
+    for key in ("hidden_act", "ffn_bias", "attention_bias", "hidden_dropout_prob",
+                "attention_probs_dropout_prob", "position_embedding"):
+        if getattr(m, key) is not None:
+            model_opts[key] = getattr(m, key)
+    config = HybridBertConfig(layout=str(lay), vocab_size=len(tokenizer), hidden_size=m.hidden_size,
+                              num_attention_heads=m.num_attention_heads, intermediate_size=m.intermediate_size,
+                              max_position_embeddings=m.max_position_embeddings, local_window=m.local_window,
+                              pad_token_id=tokenizer.pad_token_id, **model_opts)
+
+    result = TrialResult(status=R.COMPLETE, layout=str(lay), recipe_name=recipe.name, recipe_hash=recipe.hash,
+                         seed=p.seed, budget=p.budget.text, data_prep_seconds=corpus.prep_seconds,
+                         cache_hit=corpus.cache_hit)
+    threads_before = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(max(1, min(recipe.resources.cpus, os.cpu_count() or 1)))
+    result.hardware = hardware_info(dev, precision)
+    result.hardware["engine"] = p.engine
+    stats = PretrainStats()
+    out = Path(out_dir) if out_dir is not None else None
+    model = None
+    try:
+        torch.manual_seed(p.seed)
+        model = HybridBertForMaskedLM(config).to(dev)
+        result.params = sum(t.numel() for t in model.parameters())
+        progress({"phase": "pretrain", "step": 0, "budget_fraction": 0.0, "params": result.params,
+                  "cache_hit": corpus.cache_hit, "data_prep_seconds": corpus.prep_seconds})
+        model = pretrain(model, corpus.train, tokenizer, p, p.budget, device=dev, autocast_dtype=autocast_dtype,
+                         stats=stats, progress=progress, should_stop=should_stop)
+        progress({"phase": "eval"})
+        result.mlm_accuracy, result.mlm_loss = evaluate_mlm(
+            model, corpus.heldout, tokenizer, rate=p.mask_rate, batch_size=p.eval_batch_size, device=dev,
+            autocast_dtype=autocast_dtype)
+        if out is not None and (keep_checkpoint if keep_checkpoint is not None else recipe.output.keep_checkpoint):
+            ckpt = out / "checkpoint"
+            model.save_pretrained(str(ckpt))
+            tokenizer.save_pretrained(str(ckpt))
+            result.checkpoint_dir = str(ckpt)
+        t_ft = time.perf_counter()
+        for name, task in tasks.items():
+            opts = _task_options(recipe, name)
+            result.tasks[name] = finetune_task(
+                model.bert, config, tokenizer, task, opts, score_split=ft.score_split, report_split=ft.report_split,
+                seeds=[p.seed + i for i in range(ft.seeds)], device=dev, autocast_dtype=autocast_dtype,
+                progress=progress, should_stop=should_stop)
+        result.finetune_seconds = time.perf_counter() - t_ft
+        if result.tasks:
+            result.mean_accuracy = sum(t.score_mean for t in result.tasks.values()) / len(result.tasks)
+        lat = recipe.latency
+        if lat.enabled:
+            progress({"phase": "latency"})
+            t_lat = time.perf_counter()
+            lat_dev = dev.type if lat.device == "auto" else lat.device
+            stats_l = measure_latency(model.bert.float().eval(), seq_len=lat.seq_len, batch_size=lat.batch_size,
+                                      warmup=lat.warmup, runs=lat.runs, threads=lat.threads, device=lat_dev,
+                                      path=lat.path)
+            result.latency_ms, result.latency_ms_spread = stats_l.median_ms, stats_l.spread_ms
+            result.latency_path = stats_l.path
+            result.hardware["latency_threads"] = stats_l.threads
+            result.latency_seconds = time.perf_counter() - t_lat
+    except Diverged as exc:
+        result.status, result.error = R.DIVERGED, str(exc)
+    except Cancelled as exc:
+        result.status, result.error = R.CANCELLED, str(exc)
+    except HsearchError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a failed trial must still report what it reached
+        if isinstance(exc, KeyboardInterrupt):
+            result.status, result.error = R.CANCELLED, "interrupted"
+        elif _is_oom(exc):
+            result.status, result.error = R.OOM, f"out of memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        else:
+            result.status = R.FAILED
+            result.error = f"{type(exc).__name__}: {exc}"
+            log.debug("trial failed:\n%s", traceback.format_exc())
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    finally:
+        torch.set_num_threads(threads_before)
+    result.optimizer_steps = stats.steps
+    result.tokens_seen = stats.tokens
+    result.pretrain_seconds = stats.seconds
+    result.compile_seconds = stats.compile_seconds
+    result.budget_fraction_used = stats.fraction
+    result.tokens_per_second = stats.tokens / stats.seconds if stats.seconds > 0 else 0.0
+    result.hardware["engine"] = stats.engine
+    result.total_seconds = time.perf_counter() - t_total
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        tokenizer.save_pretrained(str(out / "tokenizer"))
+        (out / "result.json").write_text(json.dumps(result.to_dict(), indent=1, sort_keys=True))
+    progress({"phase": "done", "status": result.status})
+    return result

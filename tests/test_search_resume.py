@@ -1,0 +1,81 @@
+"""Crash-safe resume: SIGKILL the driver while a trial runs, run the same command again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+
+import optuna
+from fixtures_search import hsearch_cmd, run_cli, wait_until
+from optuna.trial import TrialState
+
+from hsearch.cli import main
+
+
+def _trials(url: str):
+    try:
+        return optuna.load_study(study_name="hbert-tiny", storage=url).get_trials()
+    except KeyError:  # study not created yet
+        return []
+
+
+def test_sigkill_then_rerun_retries_stale_trial_once(repo_root, tiny_recipe, ray_cluster, shared_data, tmp_path,
+                                                     capsys):
+    db = tmp_path / "r.db"
+    url = f"sqlite:///{db}"
+    args = ["run", "--space", str(repo_root / "search_spaces" / "hbert.yaml"), "--recipe", str(tiny_recipe),
+            "--storage", url, "--address", ray_cluster.address, "--data-dir", str(shared_data),
+            "--artifacts", str(tmp_path / "art"), "--max-trials", "3", "--heartbeat", "2", "--seed", "0"]
+    log = open(tmp_path / "first.log", "w")
+    driver = subprocess.Popen(hsearch_cmd(*args), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # Kill once one trial has finished and another is in flight.
+        def ready():
+            ts = _trials(url)
+            done = [t for t in ts if t.state == TrialState.COMPLETE]
+            running = [t for t in ts if t.state == TrialState.RUNNING and t.user_attrs.get("dispatched")]
+            return (done, running) if done and running else None
+
+        done_before, running = wait_until(ready, timeout=240, what="a complete and a running trial")
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        log.close()
+    killed = {t.number for t in _trials(url) if t.state == TrialState.RUNNING}
+    assert killed, "the killed driver left no trial RUNNING"
+    snapshot = {t.number: t.values for t in _trials(url) if t.state == TrialState.COMPLETE}
+    time.sleep(5)  # > 2 x heartbeat: the killed driver's trials are now stale
+
+    second = run_cli(args, cwd=tmp_path, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "left running by a lost driver" in second.stderr
+
+    trials = _trials(url)
+    by_number = {t.number: t for t in trials}
+    for n in killed:
+        assert by_number[n].state == TrialState.FAIL and "outcome" not in by_number[n].user_attrs
+        retries = [t for t in trials if t.user_attrs.get("retry_of") == n]
+        assert len(retries) == 1, f"trial {n} retried {len(retries)} times"
+        retry = retries[0]
+        assert retry.state == TrialState.COMPLETE and retry.params == by_number[n].params
+        assert retry.user_attrs["origin"] == f"retry:{n}"
+        assert retry.user_attrs["layout"] == by_number[n].user_attrs["layout"]
+    # No completed trial lost or changed.
+    for n, values in snapshot.items():
+        assert by_number[n].state == TrialState.COMPLETE and by_number[n].values == values
+    # No seed queued or evaluated twice.
+    origins = Counter(t.user_attrs.get("origin") for t in trials)
+    assert all(origins[f"seed:{s}"] == 1 for s in ("bert-base", "addbert", "hbert-v1", "hbert-v2"))
+    layouts = Counter(t.user_attrs["layout"] for t in trials if t.state == TrialState.COMPLETE)
+    assert max(layouts.values()) == 1
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+    capsys.readouterr()
+    assert main(["status", "--storage", url]) == 0
+    assert "driver lost (no heartbeat), retried as #" in capsys.readouterr().out

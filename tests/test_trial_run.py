@@ -1,0 +1,147 @@
+"""run_trial on the CPU, offline: learning, budgets, cache reuse, bad input, divergence."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from hsearch.errors import HsearchError
+from hsearch.trial import load_recipe, run_trial
+from hsearch.trial.schedule import lr_factor
+
+# Tiny and fast: for tests where learning is not the point.
+TINY = {
+    "model.hidden_size": 32, "model.num_attention_heads": 2, "model.intermediate_size": 64,
+    "pretrain.batch_size": 8, "pretrain.seq_len": 32, "pretrain.eval_batch_size": 32,
+    "corpus.eval_blocks": 16, "finetune.tasks": {}, "latency.enabled": False,
+}
+
+
+@pytest.fixture(scope="module")
+def trial_cache(tmp_path_factory):
+    """One tokenised-corpus cache for this module (the first trial tokenises, the rest reuse)."""
+    old = os.environ.get("HSEARCH_CACHE")
+    os.environ["HSEARCH_CACHE"] = str(tmp_path_factory.mktemp("hsearch-cache"))
+    yield os.environ["HSEARCH_CACHE"]
+    if old is None:
+        os.environ.pop("HSEARCH_CACHE", None)
+    else:
+        os.environ["HSEARCH_CACHE"] = old
+
+
+def _majority_rate(labels):
+    return Counter(labels).most_common(1)[0][1] / len(labels)
+
+
+def test_cpu_small_end_to_end_learns(shared_data, trial_cache, tmp_path):
+    """The one learning test: cpu-small for hbert-v1 beats the unigram and majority baselines."""
+    recipe = load_recipe("cpu-small", {"pretrain.budget": "50s", "finetune.tasks.massive.max_train_examples": 500,
+                                       "finetune.tasks.massive.epochs": 1})
+    updates = []
+    result = run_trial("hbert-v1", recipe, data_dir=shared_data, out_dir=tmp_path / "t", progress=updates.append)
+    assert result.status == "complete", result.error
+    assert result.layout == "SASASASASASA:sub" and result.recipe_hash == recipe.hash
+
+    # Unigram baseline: always predict the most frequent training token (specials excluded).
+    from hsearch.data import prepare_corpus
+
+    corpus = prepare_corpus(recipe.corpus, recipe.tokenizer, recipe.pretrain.seq_len, data_dir=shared_data)
+    assert corpus.cache_hit
+    specials = {0, 1, 2, 3, 4}
+    train_counts = np.bincount(np.asarray(corpus.train).ravel(), minlength=len(corpus.tokenizer))
+    train_counts[list(specials)] = 0
+    top = int(train_counts.argmax())
+    held = np.asarray(corpus.heldout).ravel()
+    held = held[~np.isin(held, list(specials))]
+    unigram = float((held == top).mean())
+    assert result.mlm_accuracy > unigram + 0.01, (result.mlm_accuracy, unigram)
+
+    # Emotion above the majority-class rate of the same (capped) score split.
+    from hsearch.trial.finetune import _subset
+
+    val = [json.loads(line)["label"] for line in (shared_data / "emotion" / "validation.jsonl").open()]
+    cap = recipe.finetune.max_eval_examples
+    majority = _majority_rate([val[i] for i in _subset(len(val), cap)])
+    emotion = result.tasks["emotion"]
+    assert emotion.score_mean > majority + 0.02, (emotion.score_mean, majority)
+    assert set(result.tasks) == {"emotion", "massive"}
+    assert result.mean_accuracy == pytest.approx((emotion.score_mean + result.tasks["massive"].score_mean) / 2)
+    assert result.latency_ms > 0 and result.latency_path
+    assert result.params > 0 and result.tokens_seen == result.optimizer_steps * 32 * 64
+    assert result.hardware["device"] == "cpu" and result.hardware["torch"] and result.hardware["device_name"]
+    assert result.total_seconds < 180
+    saved = json.loads((tmp_path / "t" / "result.json").read_text())
+    assert saved["mlm_accuracy"] == result.mlm_accuracy
+    assert (tmp_path / "t" / "tokenizer" / "tokenizer.json").is_file()
+    phases = {u["phase"] for u in updates}
+    assert {"data", "pretrain", "eval", "finetune", "latency", "done"} <= phases
+
+
+def test_time_budget_is_respected_within_one_step(shared_data, trial_cache):
+    recipe = load_recipe("cpu-small", {**TINY, "pretrain.budget": "20s"})
+    updates = []
+    result = run_trial("hbert-v2", recipe, data_dir=shared_data, progress=updates.append)
+    assert result.status == "complete", result.error
+    final = [u for u in updates if u.get("done")][-1]
+    assert 20.0 <= result.pretrain_seconds <= 20.0 + final["max_step_seconds"] + 0.05
+    assert result.budget_fraction_used == 1.0
+    # The last step's LR came from the schedule at the fraction it started at, and the
+    # schedule ends at zero exactly when the budget does.
+    assert final["lr"] == pytest.approx(recipe.pretrain.lr * lr_factor(final["lr_fraction"], warmup=0.1, schedule="linear"))
+    assert final["lr_fraction"] >= 1.0 - final["max_step_seconds"] / 20.0 - 1e-9
+    assert final["lr"] <= recipe.pretrain.lr * final["max_step_seconds"] / 20.0 / 0.9 + 1e-12
+    # data preparation is not charged against the budget
+    assert result.total_seconds >= result.pretrain_seconds + result.data_prep_seconds
+
+
+def test_second_trial_reuses_the_tokenised_cache(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("HSEARCH_CACHE", str(tmp_path / "cache"))
+    overrides = {**TINY, "pretrain.budget": "2 steps", "corpus.max_tokens": 20000,
+                 "tokenizer.train.max_documents": 30, "tokenizer.train.vocab_size": 600}
+    first = run_trial("bert-base", load_recipe("cpu-small", overrides), data_dir=shared_data)
+    assert first.status == "complete" and not first.cache_hit
+
+    import hsearch.data.corpus as corpus_mod
+
+    def no_tokenising(*args, **kwargs):
+        raise AssertionError("the second trial re-tokenised the corpus")
+
+    monkeypatch.setattr(corpus_mod._Packer, "add", no_tokenising)
+    monkeypatch.setattr("hsearch.data.tokenizer.train_wordpiece", no_tokenising)
+    second = run_trial("addbert", load_recipe("cpu-small", overrides), data_dir=shared_data)
+    assert second.status == "complete" and second.cache_hit
+    assert second.data_prep_seconds < first.data_prep_seconds
+
+
+def test_bad_inputs_are_one_line_errors_before_training(shared_data, trial_cache, tmp_path):
+    def err(**kwargs) -> str:
+        kwargs.setdefault("data_dir", shared_data)
+        with pytest.raises(HsearchError) as exc:
+            run_trial(kwargs.pop("layout", "hbert-v1"), kwargs.pop("recipe", load_recipe("cpu-small", TINY)), **kwargs)
+        assert "\n" not in str(exc.value)
+        return str(exc.value)
+
+    empty = tmp_path / "empty"
+    (empty / "emotion").mkdir(parents=True)
+    assert "emotion/train.jsonl" in err(recipe=load_recipe("cpu-small", {"latency.enabled": False}), data_dir=empty)
+    assert "data directory" in err(data_dir=tmp_path / "nowhere")
+    assert "ten minutes" in err(budget="ten minutes")
+    assert "too small to take one step" in err(budget="100 tokens")
+    assert "too small to take one step" in err(budget="0.2s")
+    with pytest.raises(HsearchError) as exc:  # unknown task: rejected with the recipe
+        load_recipe("cpu-small", {"finetune.tasks.sst2": {}})
+    assert "finetune.tasks.sst2" in str(exc.value) and "\n" not in str(exc.value)
+    assert "SQXA" in err(layout="SQXA:sub")
+
+
+def test_nan_ends_the_trial_as_diverged(shared_data, trial_cache):
+    recipe = load_recipe("cpu-small", {**TINY, "pretrain.budget": "30 steps", "pretrain.lr": 1e30,
+                                       "pretrain.warmup": 0.0, "pretrain.grad_clip": None})
+    result = run_trial("bert-base", recipe, data_dir=shared_data)
+    assert result.status == "diverged"
+    assert "nan" in result.error.lower() or "inf" in result.error.lower()
+    assert 1 <= result.optimizer_steps < 30 and result.params > 0 and result.mlm_accuracy is None
