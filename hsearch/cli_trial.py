@@ -34,6 +34,8 @@ class TrialDisplay:
         self.last_plain = 0.0
 
     def update(self, info: dict[str, Any]) -> None:
+        if info.get("phase") != self.state.get("phase"):
+            self.state.pop("message", None)  # a message belongs to the phase that sent it
         if info.get("phase") == "finetune" and "accuracy" in info:
             self.state.setdefault("accuracies", {})[info["task"]] = info["accuracy"]
         self.state.update(info)

@@ -10,7 +10,7 @@ import pytest
 from hsearch.cli import main
 
 LATENCY_FIELDS = {"name", "layout", "reference", "seq_len", "batch", "median_ms", "spread_ms", "runs", "runs_ms",
-                  "path", "ref_median_ms", "ratio_to_ref", "params", "encoder_gflops", "gflops_per_s"}
+                  "path", "ref_median_ms", "ratio_to_ref", "paired_ratio_to_ref", "params", "encoder_gflops", "gflops_per_s"}
 TRAIN_FIELDS = {"name", "layout", "reference", "seq_len", "batch", "precision", "compile", "step_ms",
                 "step_ms_spread", "tokens_per_s", "peak_mem_mb", "train_flops_per_step", "tflops_per_s", "mfu",
                 "loss_first", "loss_last", "params", "speedup_vs_ref"}
@@ -36,6 +36,10 @@ def test_bench_latency_measures_layouts_and_reference(tmp_path, capsys):
         assert row["runs"] == len(row["runs_ms"]) == 3 and all(t > 0 for t in row["runs_ms"])
         assert row["median_ms"] == pytest.approx(statistics.median(row["runs_ms"]))
         assert row["ratio_to_ref"] == pytest.approx(row["median_ms"] / row["ref_median_ms"])
+        ref = next(r for r in rows if r["reference"] and r["seq_len"] == row["seq_len"]
+                   and r["median_ms"] == row["ref_median_ms"])
+        paired = statistics.median(a / b for a, b in zip(row["runs_ms"], ref["runs_ms"]))
+        assert row["paired_ratio_to_ref"] == pytest.approx(paired)
     ref = next(r for r in rows if r["reference"] and r["seq_len"] == 16 and "12" in r["name"])
     add = next(r for r in rows if r["name"] == "addbert" and r["seq_len"] == 16)
     assert ref["runs_ms"] != add["runs_ms"] and ref["params"] != add["params"]

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 
 import optuna
-from fixtures_search import hsearch_cmd, run_cli, wait_until
+from fixtures_search import hsearch_cmd, run_cli, wait_until, write_recipe
 from optuna.trial import TrialState
 
 from hsearch.cli import main
@@ -22,11 +22,12 @@ def _trials(url: str):
         return []
 
 
-def test_sigkill_then_rerun_retries_stale_trial_once(repo_root, tiny_recipe, ray_cluster, shared_data, tmp_path,
-                                                     capsys):
+def test_sigkill_then_rerun_retries_stale_trial_once(repo_root, ray_cluster, shared_data, tmp_path, capsys):
+    # 5 s of pretraining: long enough that the trial seen running is still running when killed.
+    recipe = write_recipe(tmp_path / "slow.yaml", "tiny", **{"pretrain.budget": "5s"})
     db = tmp_path / "r.db"
     url = f"sqlite:///{db}"
-    args = ["run", "--space", str(repo_root / "search_spaces" / "hbert.yaml"), "--recipe", str(tiny_recipe),
+    args = ["run", "--space", str(repo_root / "search_spaces" / "hbert.yaml"), "--recipe", str(recipe),
             "--storage", url, "--address", ray_cluster.address, "--data-dir", str(shared_data),
             "--artifacts", str(tmp_path / "art"), "--max-trials", "3", "--heartbeat", "2", "--seed", "0"]
     log = open(tmp_path / "first.log", "w")
@@ -39,7 +40,7 @@ def test_sigkill_then_rerun_retries_stale_trial_once(repo_root, tiny_recipe, ray
             running = [t for t in ts if t.state == TrialState.RUNNING and t.user_attrs.get("dispatched")]
             return (done, running) if done and running else None
 
-        done_before, running = wait_until(ready, timeout=240, what="a complete and a running trial")
+        wait_until(ready, timeout=240, interval=0.3, what="a complete and a running trial")
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
     finally:

@@ -58,7 +58,7 @@ def test_cpu_small_end_to_end_learns(shared_data, trial_cache, tmp_path):
     held = np.asarray(corpus.heldout).ravel()
     held = held[~np.isin(held, list(specials))]
     unigram = float((held == top).mean())
-    assert result.mlm_accuracy > unigram + 0.01, (result.mlm_accuracy, unigram)
+    assert result.mlm_accuracy > unigram, (result.mlm_accuracy, unigram)
 
     # Emotion above the majority-class rate of the same (capped) score split.
     from hsearch.trial.finetune import _subset
@@ -67,7 +67,7 @@ def test_cpu_small_end_to_end_learns(shared_data, trial_cache, tmp_path):
     cap = recipe.finetune.max_eval_examples
     majority = _majority_rate([val[i] for i in _subset(len(val), cap)])
     emotion = result.tasks["emotion"]
-    assert emotion.score_mean > majority + 0.02, (emotion.score_mean, majority)
+    assert emotion.score_mean > majority, (emotion.score_mean, majority)
     assert set(result.tasks) == {"emotion", "massive"}
     assert result.mean_accuracy == pytest.approx((emotion.score_mean + result.tasks["massive"].score_mean) / 2)
     assert result.latency_ms > 0 and result.latency_path

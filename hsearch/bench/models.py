@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import torch
 
 from hsearch.errors import HsearchError
@@ -93,7 +91,3 @@ def layout_of(entry: BenchModel) -> Layout:
 def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
-
-def describe(model: torch.nn.Module) -> dict[str, Any]:
-    impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    return {"params": count_params(model), "attn_implementation": impl}

@@ -13,7 +13,7 @@ from hsearch.bench.models import BenchError
 
 _LATENCY_COLS = [("name", "model", "{}"), ("layout", "layout", "{}"), ("seq_len", "T", "{}"),
                  ("median_ms", "median ms", "{:.2f}"), ("spread_ms", "IQR ms", "{:.2f}"),
-                 ("runs", "runs", "{}"), ("ratio_to_ref", "x ref", "{:.2f}"),
+                 ("runs", "runs", "{}"), ("ratio_to_ref", "x ref", "{:.2f}"), ("paired_ratio_to_ref", "x ref paired", "{:.2f}"),
                  ("gflops_per_s", "GFLOP/s", "{:.1f}"), ("path", "path", "{}")]
 _TRAIN_COLS = [("name", "model", "{}"), ("layout", "layout", "{}"), ("tokens_per_s", "tokens/s", "{:,.0f}"),
                ("step_ms", "step ms", "{:.1f}"), ("step_ms_spread", "IQR ms", "{:.1f}"),

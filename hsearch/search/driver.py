@@ -40,6 +40,7 @@ from hsearch.search.study import (
     open_study,
     record_failure,
     record_result,
+    requeue,
     set_trial_attrs,
     update_ledger,
 )
@@ -170,8 +171,8 @@ class Driver:
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> RunSummary:
-        self.prepare()
         try:
+            self.prepare()
             return self._run()
         finally:
             dispatch.shutdown()
@@ -294,7 +295,7 @@ class Driver:
 
     def _ask(self):
         for _ in range(MAX_SKIPS_IN_A_ROW):
-            trial = self.study.ask()
+            trial = self._pop_retry() or self.study.ask()
             self.storage.record_heartbeat(trial._trial_id)
             params = self.space.suggest(trial)
             layout = self.space.layout(params)
@@ -321,6 +322,27 @@ class Driver:
             return trial, str(layout), recipe
         return None
 
+    def _requeue(self, trial: optuna.Trial) -> None:
+        # A cancelled trial is not the layout's fault: the next run evaluates it first.
+        requeue(self.study, self.storage.get_trial(trial._trial_id))
+
+    def _pop_retry(self) -> optuna.Trial | None:
+        """A queued retry of a lost trial goes before queued seeds and new samples.
+
+        Optuna pops queued trials in number order, which would put a retry behind seeds
+        queued earlier and, with --max-trials, possibly never run it.
+        """
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            if "retry_of" not in t.user_attrs:
+                continue
+            try:
+                # Same atomic WAITING -> RUNNING step Optuna uses; False if another driver won.
+                if self.storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
+                    return optuna.Trial(self.study, t._trial_id)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+        return None
+
     def _collect(self, ref) -> None:
         from hsearch.trial.result import TrialResult
 
@@ -344,6 +366,8 @@ class Driver:
         if result.status == "cancelled" and time.time() >= self.deadline:
             result.error = result.error or "deadline reached"
         state = record_result(self.study, item.trial, result, self.cfg.objective, extra)
+        if result.status == "cancelled":
+            self._requeue(item.trial)
         self._count(result.status if state != TrialState.FAIL or result.status != "complete" else "failed")
         text = f"trial {item.trial.number} {item.layout}: {result.status}"
         if state == TrialState.COMPLETE:
@@ -380,6 +404,7 @@ class Driver:
             }
             try:
                 record_failure(self.study, item.trial, "cancelled", reason, extra=cost)
+                self._requeue(item.trial)
             except Exception:  # noqa: BLE001 - best effort while shutting down
                 pass
             self.summary.cancelled += 1

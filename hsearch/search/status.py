@@ -57,6 +57,8 @@ def _note(t: optuna.trial.FrozenTrial, outcome: str, retried: dict[int, int]) ->
         extra = f", retried as #{retried[t.number]}" if t.number in retried else ""
         return "driver lost (no heartbeat)" + extra
     parts = []
+    if outcome == "cancelled" and t.number in retried:
+        parts.append(f"requeued as #{retried[t.number]}")
     if "retry_of" in a:
         parts.append(f"retry of #{a['retry_of']}")
     if outcome not in ("complete", "running", "waiting") and a.get("reason"):

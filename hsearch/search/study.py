@@ -9,7 +9,8 @@ How outcomes map to Optuna states (stable; analysis and ``status`` rely on it):
   ignore non-complete trials; the trial is still stored with its reason.
 * sampled layout breaking a space constraint -> PRUNED the same way, never trained.
 * ``failed`` / ``oom`` / task error / worker death -> FAIL with ``reason``.
-* ``cancelled`` (deadline, Ctrl-C) -> FAIL with ``reason`` ``cancelled: ...``.
+* ``cancelled`` (deadline, Ctrl-C) -> FAIL with ``reason`` ``cancelled: ...``, and queued
+  again (``retry_of``) so the next run evaluates it before anything new.
 * duplicate of a layout already complete or in flight under the same recipe hash ->
   FAIL with ``reason`` ``duplicate`` and ``duplicate_of`` (the earlier trial number):
   it is *skipped*, not re-trained and its result not copied, so the front has no twins.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import warnings
 from typing import Any, Callable, Iterable, Mapping
 
@@ -76,17 +78,33 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None, grace_perio
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     elif url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}
-    try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-    except Exception as exc:  # sqlalchemy/driver errors vary by backend
-        detail = " ".join(str(exc).split())[:300]
-        raise StudyError(f"cannot open storage {_hide_password(url)!r}: {type(exc).__name__}: {detail}") from None
+    for attempt in range(5):
+        try:
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except Exception as exc:  # sqlalchemy/driver errors vary by backend
+            # Two drivers creating Optuna's tables in an empty database race on
+            # CREATE TYPE/TABLE; the loser sees an IntegrityError and can simply retry.
+            if type(exc).__name__ in ("IntegrityError", "ProgrammingError") and attempt < 4:
+                time.sleep(0.5 + attempt)
+                continue
+            detail = " ".join(str(exc).split())[:300]
+            raise StudyError(f"cannot open storage {_hide_password(url)!r}: {type(exc).__name__}: {detail}") from None
+    raise AssertionError("unreachable")
 
 
 def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """Stale-trial callback: queue the same params once more, labelled as a retry."""
     if "retry_of" in trial.user_attrs:
         return  # a retry that went stale again is not retried a second time
+    requeue(study, trial)
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue ``trial``'s params again as a new trial (origin ``retry:<n>``, ``retry_of``).
+
+    Used for trials lost with their driver and for trials cancelled at the deadline or
+    by Ctrl-C, so the next run evaluates them before anything new.
+    """
     attrs = {k: v for k, v in trial.user_attrs.items() if k in ("layout", "space", "recipe", "recipe_hash")}
     attrs.update(origin=f"retry:{trial.number}", retry_of=trial.number)
     study.add_trial(

@@ -117,8 +117,8 @@ def finetune_task(encoder, config, tokenizer, task, opts: dict[str, Any], *, sco
                 ids, mask = _pad([train_seqs[i] for i in idx], tokenizer.pad_token_id)
                 labels = torch.tensor([train_labels[i] for i in idx], device=device)
                 with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels)
-                loss = out.loss
+                    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+                loss = torch.nn.functional.cross_entropy(logits.float(), labels)
                 if not torch.isfinite(loss):
                     raise Diverged(f"fine-tuning {task.name} (seed {seed}): loss became {loss.item()} at step {step}")
                 loss.backward()

@@ -375,8 +375,10 @@ def _check(recipe: Recipe, source: str) -> None:
 BUILTIN_TASKS: dict[str, dict[str, Any]] = {
     "emotion": {"dataset": "dair-ai/emotion", "config": None, "text_field": "text",
                 "label_field": "label", "local_dir": "emotion", "num_labels": 6},
-    "massive": {"dataset": "AmazonScience/massive", "config": "en-US", "text_field": "utt",
-                "label_field": "intent", "local_dir": "massive_en", "num_labels": 60},
+    # AmazonScience/massive (config en-US) is a loading script, which datasets>=4 no longer runs;
+    # SetFit's copy holds the same en-US rows and intent ids as parquet.
+    "massive": {"dataset": "SetFit/amazon_massive_intent_en-US", "config": None, "text_field": "text",
+                "label_field": "label", "local_dir": "massive_en", "num_labels": 60},
 }
 
 
