@@ -107,7 +107,8 @@ def test_budget_no_trial_starts_that_cannot_finish(repo_root, tiny_recipe, ray_c
     study = _study(db, "hbert-tiny")
     ledger = json.loads(study.user_attrs["cost_ledger"])
     run = ledger["runs"][-1]
-    assert run["seconds"] <= budget + 16  # the deadline plus the stop grace at most
+    # The deadline, plus the 10 s a running trial gets to stop by itself, plus recording.
+    assert run["seconds"] <= budget + 10 + 8
     assert elapsed <= budget + 45  # includes joining Ray and loading torch in this process
     assert run["stop_reason"].startswith(("time left", "budget spent"))
     started = datetime.strptime(run["started_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
@@ -127,7 +128,7 @@ def test_deadline_cancels_a_running_trial(repo_root, ray_cluster, shared_data, t
     t0 = time.time()
     assert main(_run_args(repo_root / "search_spaces" / "hbert.yaml", long, db, ray_cluster, shared_data,
                           tmp_path, "--budget", "10s", "--trial-overhead", "1", "--max-trials", "1")) == 0
-    assert time.time() - t0 < 10 + 16 + 30
+    assert time.time() - t0 < 10 + 10 + 8 + 30
     trials = _study(db, "hbert-long").get_trials()
     (t,) = [t for t in trials if t.user_attrs.get("dispatched")]
     assert t.state == TrialState.FAIL and t.user_attrs["outcome"] == "cancelled"

@@ -13,6 +13,9 @@ from hsearch.errors import HsearchError
 from hsearch.trial import load_recipe, run_trial
 from hsearch.trial.schedule import lr_factor
 
+# cpu-small ran at ~12,800 tokens/s on one idle Xeon core; below half of that the budget is too short.
+MIN_TOKENS_PER_S = 6000
+
 # Tiny and fast: for tests where learning is not the point.
 TINY = {
     "model.hidden_size": 32, "model.num_attention_heads": 2, "model.intermediate_size": 64,
@@ -45,6 +48,11 @@ def test_cpu_small_end_to_end_learns(shared_data, trial_cache, tmp_path):
     result = run_trial("hbert-v1", recipe, data_dir=shared_data, out_dir=tmp_path / "t", progress=updates.append)
     assert result.status == "complete", result.error
     assert result.layout == "SASASASASASA:sub" and result.recipe_hash == recipe.hash
+    if result.tokens_per_second < MIN_TOKENS_PER_S:
+        # cpu-small is sized for ~12k tokens/s (one idle core); a machine several times slower
+        # sees too few tokens in the budget for learning to be judged either way.
+        pytest.skip(f"pretraining ran at {result.tokens_per_second:,.0f} tokens/s, under the "
+                    f"{MIN_TOKENS_PER_S:,} tokens/s cpu-small is sized for: machine too loaded to judge learning")
 
     # Unigram baseline: always predict the most frequent training token (specials excluded).
     from hsearch.data import prepare_corpus

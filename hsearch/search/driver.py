@@ -67,7 +67,7 @@ class RunConfig:
     artifacts: str = "hsearch-artifacts"
     heartbeat: int = 30  # seconds; a trial silent for 2x this is stale
     trial_overhead: float | None = None  # prior for per-trial overhead, seconds
-    grace: float = 15.0  # seconds running trials get to stop by themselves at the deadline
+    grace: float = 10.0  # seconds running trials get to stop by themselves at the deadline
     poll: float = 0.5
 
 

@@ -73,6 +73,8 @@ def study_status(storage: str, study_name: str | None) -> StudyStatus:
     store = make_storage(storage)
     names = optuna.get_all_study_names(store)
     if study_name is None:
+        if not names:
+            raise StudyError(f"storage {storage!r} holds no study yet (start one with hsearch run)")
         if len(names) != 1:
             raise StudyError(
                 f"storage {storage!r} holds {len(names)} studies; pick one with --study "

@@ -17,7 +17,6 @@ from typing import Any, Callable
 
 import torch
 
-from hsearch.budget import parse_budget
 from hsearch.errors import HsearchError
 from hsearch.layout import Layout, resolve
 from hsearch.trial import result as R
