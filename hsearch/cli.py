@@ -144,14 +144,6 @@ def _cmd_dashboard(args) -> int:
 # --- search commands: run, status (owner: search) -------------------------------------------
 
 
-def _search_storage(value: str | None) -> str:
-    import os
-
-    from hsearch.search.study import storage_url
-
-    return storage_url(value or os.environ.get("HSEARCH_STORAGE") or "sqlite:///hsearch.db")
-
-
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="search layouts: Optuna study, trials on Ray, a total time budget")
     p.add_argument("--space", default="search_spaces/hbert.yaml", help="search space YAML (default: %(default)s)")
@@ -185,6 +177,7 @@ def _cmd_run(args) -> int:
     from hsearch.cli_run import live_progress, print_summary
     from hsearch.errors import HsearchError
     from hsearch.search.driver import RunConfig, run_search
+    from hsearch.search.study import storage_url
 
     overrides = {}
     for item in args.overrides:
@@ -194,7 +187,7 @@ def _cmd_run(args) -> int:
         overrides[key.strip()] = yaml.safe_load(value) if value.strip() else value
     config = RunConfig(
         space=args.space, recipe=args.recipe, recipe_overrides=overrides, budget=args.budget,
-        storage=_search_storage(args.storage), study=args.study, sampler=args.sampler,
+        storage=storage_url(args.storage), study=args.study, sampler=args.sampler,
         objective=args.objective, address=args.address, max_trials=args.max_trials,
         data_dir=args.data_dir, seed=args.seed, artifacts=args.artifacts, heartbeat=args.heartbeat,
         trial_overhead=args.trial_overhead,
@@ -207,17 +200,16 @@ def _cmd_run(args) -> int:
 
 def _add_status(sub) -> None:
     p = sub.add_parser("status", help="table of a study's trials: state, layout, score, latency, front")
-    p.add_argument("--storage", default=None,
-                   help="Optuna storage URL or SQLite file (default: $HSEARCH_STORAGE or sqlite:///hsearch.db)")
-    p.add_argument("--study", default=None, help="study name (needed when the storage holds several)")
+    _add_study_flags(p)
     p.set_defaults(func=_cmd_status)
 
 
 def _cmd_status(args) -> int:
     from hsearch.cli_run import print_status
     from hsearch.search.status import study_status
+    from hsearch.search.study import storage_url
 
-    print_status(study_status(_search_storage(args.storage), args.study))
+    print_status(study_status(storage_url(args.storage), args.study))
     return 0
 
 

@@ -16,25 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from hsearch.errors import HsearchError
-
-DEFAULT_STORAGE = "sqlite:///hsearch.db"
-
+from hsearch.search.study import shown
+from hsearch.search.study import storage_url as search_storage_url
 
 def storage_url(storage: str | os.PathLike | None) -> str:
-    """A storage URL from a URL or a plain path to a SQLite file (env HSEARCH_STORAGE as default)."""
-    text = str(storage) if storage is not None else os.environ.get("HSEARCH_STORAGE", DEFAULT_STORAGE)
-    if "://" not in text:
-        text = f"sqlite:///{Path(text).resolve()}"
+    """The search's storage URL (see :func:`hsearch.search.study.storage_url`), refused when it
+    names a SQLite file that does not exist."""
+    text = search_storage_url(storage)
     if text.startswith("sqlite:///"):
         path = text[len("sqlite:///"):].split("?", 1)[0]
         if path and path != ":memory:" and not Path(path).is_file():
             raise HsearchError(f"--storage {text}: SQLite file {path} not found (run `hsearch run` first)")
     return text
-
-
-def shown(url: str) -> str:
-    """The URL as it may appear in messages: a database password is masked."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
 def load_study(storage: str | os.PathLike | None, study_name: str | None):

@@ -9,27 +9,8 @@ from typing import Any
 
 import torch
 
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+from hsearch.model.inference import cpu_has_native_bf16
+from hsearch.trial.hardware import cpu_model
 
 
 def _build_setting(config: str, key: str) -> str | None:
@@ -59,12 +40,11 @@ def hardware_info(device: str | torch.device = "cpu", threads: int | None = None
     """A JSON-able description of the machine and software a measurement ran on."""
     import transformers
 
-    flags = _cpu_flags()
     info: dict[str, Any] = {
         "device": str(torch.device(device)),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "cpu_bf16": bool({"avx512_bf16", "amx_bf16"} & flags),
+        "cpu_bf16": cpu_has_native_bf16(),
         "torch_threads": threads if threads is not None else torch.get_num_threads(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,

@@ -27,6 +27,7 @@ Every trial carries user attrs ``layout``, ``space``, ``origin`` (``seed:<name>`
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import warnings
@@ -60,7 +61,8 @@ def metric_name(objective: str) -> str:
     return "mean_accuracy" if objective == "mean" else f"{objective}_accuracy"
 
 
-def _hide_password(url: str) -> str:
+def shown(url: str) -> str:
+    """The URL as it may appear in messages: a database password is masked."""
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
@@ -88,7 +90,7 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None, grace_perio
                 time.sleep(0.5 + attempt)
                 continue
             detail = " ".join(str(exc).split())[:300]
-            raise StudyError(f"cannot open storage {_hide_password(url)!r}: {type(exc).__name__}: {detail}") from None
+            raise StudyError(f"cannot open storage {shown(url)!r}: {type(exc).__name__}: {detail}") from None
     raise AssertionError("unreachable")
 
 
@@ -321,6 +323,11 @@ def counts_toward_max(t: FrozenTrial) -> bool:
 
 
 
-def storage_url(text: str) -> str:
-    """A storage URL as given, or ``sqlite:///`` + a plain file path."""
+DEFAULT_STORAGE = "sqlite:///hsearch.db"
+
+
+def storage_url(text: str | os.PathLike | None) -> str:
+    """A storage URL as given, or ``sqlite:///`` + a plain file path; None means
+    ``$HSEARCH_STORAGE``, else ``sqlite:///hsearch.db`` in the working directory."""
+    text = str(text) if text else os.environ.get("HSEARCH_STORAGE") or DEFAULT_STORAGE
     return text if "://" in text else f"sqlite:///{text}"
