@@ -33,11 +33,15 @@ def test_sigkill_then_rerun_retries_stale_trial_once(repo_root, ray_cluster, sha
     log = open(tmp_path / "first.log", "w")
     driver = subprocess.Popen(hsearch_cmd(*args), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
-        # Kill once one trial has finished and another is in flight.
+        # Kill once one trial has finished and another is in flight that started after it
+        # finished: that one has its whole 5 s budget ahead, so it cannot complete before the
+        # kill lands (trials started together also finish together).
         def ready():
             ts = _trials(url)
             done = [t for t in ts if t.state == TrialState.COMPLETE]
-            running = [t for t in ts if t.state == TrialState.RUNNING and t.user_attrs.get("dispatched")]
+            last_done = max((t.datetime_complete for t in done), default=None)
+            running = [t for t in ts if t.state == TrialState.RUNNING and t.user_attrs.get("dispatched")
+                       and last_done is not None and t.datetime_start > last_done]
             return (done, running) if done and running else None
 
         wait_until(ready, timeout=240, interval=0.3, what="a complete and a running trial")
