@@ -98,7 +98,8 @@ def print_result(result, console) -> None:
         t.add_row(f"{name} ({task.score_split} / {task.report_split})",
                   f"{task.score_mean:.4f} ± {task.score_std:.4f} / {task.report_mean:.4f} ± {task.report_std:.4f}")
     t.add_row("mean accuracy", fmt(result.mean_accuracy))
-    t.add_row("latency (median, IQR)", f"{fmt(result.latency_ms, '.2f')} ms, {fmt(result.latency_ms_spread, '.2f')} ms"
+    t.add_row("latency (steady; median, IQR)", f"{fmt(result.latency_ms, '.2f')} ms; "
+              f"{fmt(result.latency_ms_median, '.2f')} ms, {fmt(result.latency_ms_spread, '.2f')} ms"
               + (f"  [{result.latency_path}]" if result.latency_path else ""))
     t.add_row("parameters", f"{result.params:,}" if result.params else "-")
     t.add_row("pretraining", f"{result.optimizer_steps} steps, {result.tokens_seen:,} tokens, "

@@ -39,4 +39,19 @@ def repo_root() -> Path:
 
 # Search fixtures (a session-wide Ray cluster, PostgreSQL server): registered here so the
 # cluster starts once for every tests/test_search_*.py file.
-from fixtures_search import pg_server, ray_cluster, tiny_recipe  # noqa: E402,F401
+from fixtures_search import pg_server, ray_cluster, stop_shared_ray_cluster, tiny_recipe  # noqa: E402,F401
+
+
+_LAST_RAY_USER = pytest.StashKey[str | None]()
+
+
+def pytest_collection_modifyitems(config, items):
+    users = [item.nodeid for item in items if "ray_cluster" in getattr(item, "fixturenames", ())]
+    config.stash[_LAST_RAY_USER] = users[-1] if users else None
+
+
+def pytest_runtest_teardown(item, nextitem):
+    # Ray's daemons keep waking up; once no later test needs the cluster, stop it so that
+    # the timing tests after it run on a quiet machine.
+    if item.nodeid == item.config.stash.get(_LAST_RAY_USER, None):
+        stop_shared_ray_cluster()

@@ -103,12 +103,22 @@ class RayCluster:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
+_SHARED_CLUSTERS: list[RayCluster] = []
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """One CPU-only Ray cluster (2 CPUs) shared by the search tests; drivers join it."""
     cluster = RayCluster(tempfile.mkdtemp(prefix="hsr-", dir="/tmp"), head_cpus=2)
+    _SHARED_CLUSTERS.append(cluster)
     yield cluster
     cluster.stop()
+
+
+def stop_shared_ray_cluster() -> None:
+    """Stop the session's cluster early (stopping twice is harmless)."""
+    while _SHARED_CLUSTERS:
+        _SHARED_CLUSTERS.pop().stop()
 
 
 # -- PostgreSQL --------------------------------------------------------------------------

@@ -122,7 +122,7 @@ def table_columns(rows: list[dict[str, Any]], objs: Sequence[Objective]) -> list
 
 def render_table(rows: list[dict[str, Any]], objs: Sequence[Objective], markdown: bool = False) -> str:
     cols = table_columns(rows, objs)
-    heads = [c if c != "latency_ms" else "latency_ms (median ± IQR)" for c in cols]
+    heads = [c if c != "latency_ms" else "latency_ms (steady ± IQR)" for c in cols]
     cells = []
     for d in rows:
         line = []

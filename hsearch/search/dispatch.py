@@ -105,14 +105,14 @@ class RayNode:
     def stop(self) -> None:
         import signal
 
-        if True:  # the group outlives the sh process, so signal it regardless
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(self.proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                if sig == signal.SIGTERM:
-                    time.sleep(2)
+        # The group outlives the ``ray start`` process, so signal the group itself.
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            if sig == signal.SIGTERM:
+                time.sleep(2)
         try:
             self.proc.wait(timeout=10)
         except Exception:  # noqa: BLE001 - the group is already killed

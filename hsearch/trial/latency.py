@@ -10,12 +10,19 @@ Protocol (kept identical everywhere so numbers are comparable):
   never modified;
 * ``warmup`` untimed forwards, then ``runs`` timed forwards under ``torch.inference_mode``,
   each timed alone with ``time.perf_counter`` (on CUDA after a ``synchronize`` on both
-  sides), so the median is robust to a noisy, shared machine;
+  sides), with Python's garbage collector paused;
+* the reported figures are the median and IQR of all runs, and the *steady* latency: the
+  lowest median over consecutive blocks of ``block`` runs. Other processes on a shared
+  machine only ever add time, in bursts that last longer than one run, so the quietest
+  block is what the model costs on an idle machine and is the figure trials optimise (on
+  2 shared vCPUs the plain median of one measurement moves by up to 50% between
+  back-to-back measurements, the steady latency by under 7%);
 * the thread count is set for the measurement only and restored afterwards.
 """
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from contextlib import contextmanager
@@ -35,6 +42,7 @@ class LatencyError(HsearchError, ValueError):
 class LatencyStats:
     median_ms: float
     spread_ms: float  # inter-quartile range of the timed runs
+    steady_ms: float  # lowest median over blocks of consecutive runs
     runs_ms: list[float] = field(default_factory=list)
     path: str = "cpu-fp32-eager"  # the inference path that was timed
     threads: int = 1
@@ -81,10 +89,23 @@ def _check_args(seq_len, batch_size, warmup, runs, threads, device) -> None:
         raise LatencyError("measure_latency: device='cuda' but no CUDA device is available")
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No garbage-collection pauses inside timed runs (as :mod:`timeit` does)."""
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def time_forward(fn, inputs: dict, *, warmup: int, runs: int, device: str | torch.device) -> list[float]:
     """Time ``fn(**inputs)``: ``warmup`` untimed calls, then ``runs`` timed ones (ms)."""
     cuda = torch.device(device).type == "cuda"
-    with torch.inference_mode():
+    with torch.inference_mode(), gc_paused():
         for _ in range(warmup):
             fn(**inputs)
         if cuda:
@@ -111,8 +132,9 @@ def measure_latency(
     threads: int | None = None,
     device: str = "cpu",
     path: str = "auto",
+    block: int = 5,
 ) -> LatencyStats:
-    """Median and IQR of the forward latency of ``model`` on un-padded random inputs.
+    """Forward latency of ``model`` on un-padded random inputs: median, IQR and steady latency.
 
     ``path`` is one of :data:`hsearch.model.inference.PATHS` or ``"auto"``; the path
     actually timed is returned in ``LatencyStats.path`` (e.g. ``"cpu-fp32-eager"``).
@@ -120,19 +142,29 @@ def measure_latency(
     from hsearch.model.inference import prepare_for_inference, random_inputs
 
     _check_args(seq_len, batch_size, warmup, runs, threads, device)
+    if not isinstance(block, int) or block < 1:
+        raise LatencyError(f"measure_latency: block={block!r} must be an integer >= 1")
     with num_threads(threads) as used:
         prepared = prepare_for_inference(model, device, path=path, seq_len=seq_len, batch_size=batch_size)
         inputs = random_inputs(model, seq_len, batch_size, device)
         times = time_forward(prepared.forward, inputs, warmup=warmup, runs=runs, device=device)
     return stats_from_times(times, path=prepared.path, threads=used, device=device, seq_len=seq_len,
-                            batch_size=batch_size)
+                            batch_size=batch_size, block=block)
+
+
+def steady_latency(times: list[float], block: int) -> float:
+    """Lowest median over consecutive blocks of ``block`` runs (a short last block joins the one before)."""
+    starts = list(range(0, max(len(times) - block, 0) + 1, block))
+    ends = starts[1:] + [len(times)]
+    return min(statistics.median(times[a:b]) for a, b in zip(starts, ends))
 
 
 def stats_from_times(times: list[float], *, path: str, threads: int, device: str, seq_len: int,
-                     batch_size: int) -> LatencyStats:
-    """Median / IQR summary of timed runs (ms)."""
+                     batch_size: int, block: int = 5) -> LatencyStats:
+    """Median / IQR / steady-latency summary of timed runs (ms)."""
     q1, q3 = _quartiles(times)
-    return LatencyStats(median_ms=statistics.median(times), spread_ms=q3 - q1, runs_ms=list(times),
+    return LatencyStats(median_ms=statistics.median(times), spread_ms=q3 - q1,
+                        steady_ms=steady_latency(times, block), runs_ms=list(times),
                         path=path, threads=threads, device=str(torch.device(device)),
                         seq_len=seq_len, batch_size=batch_size)
 
@@ -146,7 +178,7 @@ def time_interleaved(fns: list, inputs: list[dict], *, warmup: int, runs: int,
     """
     cuda = torch.device(device).type == "cuda"
     out: list[list[float]] = [[] for _ in fns]
-    with torch.inference_mode():
+    with torch.inference_mode(), gc_paused():
         for fn, inp in zip(fns, inputs):
             for _ in range(warmup):
                 fn(**inp)

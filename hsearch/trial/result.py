@@ -51,8 +51,9 @@ class TrialResult:
     mlm_loss: float | None = None
     tasks: dict[str, TaskScore] = field(default_factory=dict)
     mean_accuracy: float | None = None  # mean of the tasks' score-split accuracy
-    latency_ms: float | None = None  # median
-    latency_ms_spread: float | None = None  # inter-quartile range
+    latency_ms: float | None = None  # steady latency: lowest median over blocks of runs (the objective)
+    latency_ms_median: float | None = None  # median of all timed runs
+    latency_ms_spread: float | None = None  # inter-quartile range of all timed runs
     latency_path: str | None = None  # which inference path was timed (e.g. "cpu-fp32-eager")
     params: int | None = None
     tokens_seen: int = 0
@@ -132,6 +133,7 @@ class TrialResult:
             "mlm_loss": self.mlm_loss,
             "mean_accuracy": self.mean_accuracy,
             "latency_ms": self.latency_ms,
+            "latency_ms_median": self.latency_ms_median,
             "latency_ms_spread": self.latency_ms_spread,
             "latency_path": self.latency_path,
             "params": self.params,

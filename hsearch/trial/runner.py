@@ -170,7 +170,8 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
             stats_l = measure_latency(model.bert.float().eval(), seq_len=lat.seq_len, batch_size=lat.batch_size,
                                       warmup=lat.warmup, runs=lat.runs, threads=lat.threads, device=lat_dev,
                                       path=lat.path)
-            result.latency_ms, result.latency_ms_spread = stats_l.median_ms, stats_l.spread_ms
+            result.latency_ms = stats_l.steady_ms
+            result.latency_ms_median, result.latency_ms_spread = stats_l.median_ms, stats_l.spread_ms
             result.latency_path = stats_l.path
             result.hardware["latency_threads"] = stats_l.threads
             result.latency_seconds = time.perf_counter() - t_lat
