@@ -27,6 +27,7 @@ from _model_helpers import tiny_config
         (dict(hidden_size=30, num_attention_heads=4), ["hidden_size=30", "num_attention_heads=4", "divisible"]),
         (dict(position_embedding="rotary"), ["position_embedding='rotary'", "learned, sinusoidal"]),
         (dict(hidden_act="tanh"), ["hidden_act='tanh'", "gelu, relu"]),
+        (dict(classifier_pooling="max"), ["classifier_pooling='max'", "cls, mean"]),
         (dict(hidden_dropout_prob=1.5), ["hidden_dropout_prob", "1.5", "[0, 1)"]),
         (dict(local_window=0), ["local_window", "positive"]),
         (dict(intermediate_size=-4), ["intermediate_size", "positive"]),
@@ -85,3 +86,19 @@ def test_sequence_classification_outputs_and_loss():
     out = model(ids, attention_mask=torch.ones_like(ids), labels=torch.tensor([0, 1, 2, 1]))
     assert out.logits.shape == (4, 3) and out.loss.ndim == 0 and torch.isfinite(out.loss)
     assert model.config.problem_type == "single_label_classification"
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_pooler_summarises_cls_or_the_unpadded_mean(pooling):
+    from _model_helpers import batch, randomise_
+
+    model = randomise_(HybridBertModel(tiny_config(classifier_pooling=pooling))).eval()
+    ids, mask = batch()
+    with torch.no_grad():
+        out = model(ids, attention_mask=mask)
+        for row in range(ids.shape[0]):
+            n = int(mask[row].sum())
+            hidden = model(ids[row:row + 1, :n]).last_hidden_state[0]  # the row without its padding
+            summary = hidden[0] if pooling == "cls" else hidden.mean(dim=0)
+            expected = torch.tanh(summary @ model.pooler.dense.weight.T + model.pooler.dense.bias)
+            torch.testing.assert_close(out.pooler_output[row], expected, atol=1e-5, rtol=1e-5)

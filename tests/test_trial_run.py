@@ -38,14 +38,14 @@ def _majority_rate(labels):
 
 
 def test_cpu_small_end_to_end_learns(shared_data, trial_cache, tmp_path):
-    """The learning test: cpu-small for hbert-v1 beats the unigram baseline on held-out MLM.
+    """The learning test: cpu-small for hbert-v1 beats the unigram baseline on held-out MLM and
+    the majority class on Emotion.
 
     The budget is a step count, not cpu-small's minute, so the verdict does not depend on how
     fast or loaded the machine is: sub-LN layouts need ~900 steps to leave the unigram plateau
-    at this width, which one minute buys only on a fast core (see docs/trial.md)."""
+    at this width, which one minute buys only on a fast core (see docs/trial.md). Emotion is
+    fine-tuned exactly as cpu-small does; MASSIVE, not asserted here, is cut short for time."""
     recipe = load_recipe("cpu-small", {"pretrain.budget": "900 steps",
-                                       "finetune.tasks.emotion.max_train_examples": 1000,
-                                       "finetune.tasks.emotion.epochs": 2,
                                        "finetune.tasks.massive.max_train_examples": 500,
                                        "finetune.tasks.massive.epochs": 1})
     updates = []
@@ -68,16 +68,15 @@ def test_cpu_small_end_to_end_learns(shared_data, trial_cache, tmp_path):
     unigram = float((held == top).mean())
     assert result.mlm_accuracy > unigram, (result.mlm_accuracy, unigram)
 
-    # Fine-tuning ran on both tasks. (Emotion does not yet beat its majority-class rate after
-    # this little pretraining: the rate is printed for the record, not asserted.)
+    # Emotion beats its majority-class rate on the very examples it is scored on.
     from hsearch.trial.finetune import _subset
 
     val = [json.loads(line)["label"] for line in (shared_data / "emotion" / "validation.jsonl").open()]
     cap = recipe.finetune.max_eval_examples
     majority = _majority_rate([val[i] for i in _subset(len(val), cap)])
     emotion = result.tasks["emotion"]
-    assert 0.0 < emotion.score_mean <= 1.0 and emotion.num_classes == 6
-    print(f"emotion {emotion.score_mean:.3f} vs majority {majority:.3f}; MLM {result.mlm_accuracy:.4f} vs {unigram:.4f}")
+    assert emotion.num_classes == 6 and emotion.train_examples == 16000
+    assert emotion.score_mean > majority, (emotion.score_mean, majority)
     assert set(result.tasks) == {"emotion", "massive"}
     assert result.mean_accuracy == pytest.approx((emotion.score_mean + result.tasks["massive"].score_mean) / 2)
     assert result.latency_ms > 0 and result.latency_path

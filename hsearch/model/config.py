@@ -11,6 +11,7 @@ from hsearch.layout import KINDS, NORMS, PRESETS, Layout, LayoutError, resolve
 
 POSITION_EMBEDDINGS = ("learned", "sinusoidal")
 ACTIVATIONS = ("gelu", "relu")
+CLASSIFIER_POOLINGS = ("cls", "mean")
 
 
 class ConfigError(HsearchError, ValueError):
@@ -47,6 +48,7 @@ class HybridBertConfig(PreTrainedConfig):
     type_vocab_size: int = 2
     pad_token_id: int | None = 0
     classifier_dropout: float | None = None
+    classifier_pooling: str = "cls"  # what the pooler summarises: "cls" (BERT) or "mean" (of unpadded tokens)
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -88,6 +90,7 @@ class HybridBertConfig(PreTrainedConfig):
             )
         _choice(self.position_embedding, "position_embedding", POSITION_EMBEDDINGS)
         _choice(self.hidden_act, "hidden_act", ACTIVATIONS)
+        _choice(self.classifier_pooling, "classifier_pooling", CLASSIFIER_POOLINGS)
         for key in ("ffn_bias", "attention_bias", "tie_word_embeddings"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")

@@ -47,14 +47,23 @@ class HybridBertPreTrainedModel(PreTrainedModel):
 
 
 class HybridBertPooler(nn.Module):
-    """BERT's pooler: tanh(dense(hidden state of the first token, [CLS]))."""
+    """BERT's pooler, tanh(dense(summary)), where the summary is the [CLS] hidden state or, with
+    ``classifier_pooling="mean"``, the mean over unpadded tokens (as ModernBERT offers)."""
 
     def __init__(self, config: HybridBertConfig) -> None:
         super().__init__()
+        self.mean = config.classifier_pooling == "mean"
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dense(hidden[:, 0]))
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.mean:
+            summary = hidden[:, 0]
+        elif attention_mask is None:
+            summary = hidden.mean(dim=1)
+        else:
+            weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
+            summary = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return torch.tanh(self.dense(summary))
 
 
 class HybridBertModel(HybridBertPreTrainedModel):
@@ -88,7 +97,7 @@ class HybridBertModel(HybridBertPreTrainedModel):
             output_hidden_states = bool(self.config.output_hidden_states)
         x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
         x, states = self.encoder(x, attention_mask, output_hidden_states)
-        pooled = self.pooler(x) if self.pooler is not None else None
+        pooled = self.pooler(x, attention_mask) if self.pooler is not None else None
         if return_dict is False:
             return tuple(v for v in (x, pooled, states) if v is not None)
         return BaseModelOutputWithPooling(last_hidden_state=x, pooler_output=pooled, hidden_states=states)

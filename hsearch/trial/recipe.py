@@ -147,6 +147,7 @@ class FinetuneSpec:
     warmup_ratio: float = 0.1
     max_length: int = 128
     max_eval_examples: int | None = None
+    pooling: Literal["cls", "mean"] = "cls"  # the classifier's input: [CLS] (BERT) or the token mean
 
 
 @dataclass(frozen=True)

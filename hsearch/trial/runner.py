@@ -36,7 +36,7 @@ def _task_options(recipe: Recipe, name: str) -> dict[str, Any]:
     opts: dict[str, Any] = {"epochs": ft.epochs, "batch_size": ft.batch_size, "lr": ft.lr,
                             "max_length": ft.max_length, "weight_decay": ft.weight_decay,
                             "warmup_ratio": ft.warmup_ratio, "max_eval_examples": ft.max_eval_examples,
-                            "max_train_examples": None}
+                            "max_train_examples": None, "pooling": ft.pooling}
     if name in BUILTIN_TASKS:
         opts.update(BUILTIN_TASKS[name], builtin=True)
     for key, value in vars(spec).items():
