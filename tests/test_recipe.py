@@ -111,6 +111,9 @@ def test_value_checks(tmp_path):
         load_recipe(tmp_path / "missing.yaml")
     with pytest.raises(RecipeError, match="no recipe named"):
         load_recipe("no-such-recipe")
+    with pytest.raises(RecipeError) as exc:
+        load_recipe("cpu-small", {"finetune.pooling": "max"})
+    assert "finetune.pooling" in _one_line(exc) and "'max'" in str(exc.value)
 
 
 def test_to_dict_round_trips(tmp_path):

@@ -16,7 +16,7 @@ def test_trial_command_writes_the_result(shared_data, tmp_path, monkeypatch, cap
     monkeypatch.setenv("HSEARCH_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "trial"
     code = main(["trial", "hbert-v2", "--recipe", "cpu-small", "--data-dir", str(shared_data), "--out", str(out),
-                 "--budget", "3 steps", "--json", "--keep-checkpoint", *TINY])
+                 "--budget", "3 steps", "--json", "--keep-checkpoint", *TINY, "--set", "finetune.pooling=mean"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads((out / "result.json").read_text())
@@ -28,7 +28,7 @@ def test_trial_command_writes_the_result(shared_data, tmp_path, monkeypatch, cap
     from transformers import AutoModelForMaskedLM
 
     model = AutoModelForMaskedLM.from_pretrained(str(out / "checkpoint"))
-    assert model.config.layout == "SSAAAAAAAASS:sub"
+    assert model.config.layout == "SSAAAAAAAASS:sub" and model.config.classifier_pooling == "mean"
 
 
 def test_trial_command_bad_input_is_one_line(shared_data, capsys):

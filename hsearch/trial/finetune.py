@@ -86,8 +86,7 @@ def finetune_task(encoder, config, tokenizer, task, opts: dict[str, Any], *, sco
         evals[split] = (_encode(tokenizer, [texts[i] for i in sel], max_len), [labels[i] for i in sel])
     encoder_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
     base = {k: v for k, v in config.to_dict().items() if k not in ("id2label", "label2id")}
-    cls_config = config.__class__.from_dict({**base, "num_labels": task.num_labels,
-                                             "classifier_pooling": opts["pooling"]})
+    cls_config = config.__class__.from_dict({**base, "num_labels": task.num_labels})
     bs, epochs = opts["batch_size"], opts["epochs"]
     steps_per_epoch = math.ceil(len(train_seqs) / bs)
     total_steps = max(1, math.ceil(steps_per_epoch * epochs))

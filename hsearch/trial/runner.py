@@ -36,7 +36,7 @@ def _task_options(recipe: Recipe, name: str) -> dict[str, Any]:
     opts: dict[str, Any] = {"epochs": ft.epochs, "batch_size": ft.batch_size, "lr": ft.lr,
                             "max_length": ft.max_length, "weight_decay": ft.weight_decay,
                             "warmup_ratio": ft.warmup_ratio, "max_eval_examples": ft.max_eval_examples,
-                            "max_train_examples": None, "pooling": ft.pooling}
+                            "max_train_examples": None}
     if name in BUILTIN_TASKS:
         opts.update(BUILTIN_TASKS[name], builtin=True)
     for key, value in vars(spec).items():
@@ -122,7 +122,9 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     config = HybridBertConfig(layout=str(lay), vocab_size=len(tokenizer), hidden_size=m.hidden_size,
                               num_attention_heads=m.num_attention_heads, intermediate_size=m.intermediate_size,
                               max_position_embeddings=m.max_position_embeddings, local_window=m.local_window,
-                              pad_token_id=tokenizer.pad_token_id, **model_opts)
+                              pad_token_id=tokenizer.pad_token_id,
+                              classifier_pooling=ft.pooling,  # saved with the checkpoint, used by fine-tuning
+                              **model_opts)
 
     result = TrialResult(status=R.COMPLETE, layout=str(lay), recipe_name=recipe.name, recipe_hash=recipe.hash,
                          seed=p.seed, budget=p.budget.text, data_prep_seconds=corpus.prep_seconds,
