@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from hsearch.errors import HsearchError
 from hsearch.search.study import shown
 from hsearch.search.study import storage_url as search_storage_url
+
 
 def storage_url(storage: str | os.PathLike | None) -> str:
     """The search's storage URL (see :func:`hsearch.search.study.storage_url`), refused when it

@@ -85,8 +85,8 @@ def bench_latency(
             say(f"seq {seq_len}: timing {len(fns)} models x {more + 1} runs (~{round_s * (more + 1):.0f}s)")
             rest = time_interleaved(fns, inputs, warmup=0, runs=more, device=device)
             times = [a + b for a, b in zip(first, rest)]
-            ref_med = {n: statistics.median(t) for (_, _, is_ref, _, n), t in zip(entries, times) if is_ref}
             ref_runs = {n: t for (_, _, is_ref, _, n), t in zip(entries, times) if is_ref}
+            ref_med = {n: statistics.median(t) for n, t in ref_runs.items()}
             for (name, layout, is_ref, model, n), prep, t in zip(entries, prepared, times):
                 st = stats_from_times(t, path=prep.path, threads=used, device=device, seq_len=seq_len,
                                       batch_size=batch)
