@@ -95,7 +95,7 @@ def _add_export(sub) -> None:
     which.add_argument("--best-under-latency", type=float, metavar="MS", help="best score with latency <= MS")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--force", action="store_true", help="replace DIR if it holds an earlier export")
-    p.add_argument("--artifacts", default=None, help="trial artifacts folder (default: hsearch-artifacts/<study>)")
+    p.add_argument("--artifacts", default=None, help="the --artifacts folder given to hsearch run: checkpoints are looked up in DIR/<study>/trial-<n>/ (default: hsearch-artifacts)")
     p.set_defaults(func=_cmd_export)
 
 

@@ -135,3 +135,21 @@ def test_export_refusals_are_one_line(tiny_study, tmp_path, capsys):
     assert not any((tmp_path / n).exists() for n in "abc")
     rc = main(["export", "--storage", tiny_study.storage, "--study", "nope", "--trial", "0", "--out", str(tmp_path / "d")])
     assert rc == 2 and "'nope' not found" in capsys.readouterr().err
+
+
+def test_checkpoint_found_under_the_run_artifacts_layout(tmp_path):
+    from hsearch.analysis.export import find_checkpoint
+    from hsearch.analysis.study import TrialRecord
+
+    # Recorded folders gone (moved machine): the --artifacts DIR given to `hsearch run`, which
+    # writes DIR/<study>/trial-<n>/, is where export looks.
+    rec = TrialRecord(number=7, state="COMPLETE", layout="SASA:sub", values=(0.5, 1.0), params={},
+                      attrs={"checkpoint_dir": str(tmp_path / "gone" / "checkpoint"),
+                             "artifacts_dir": str(tmp_path / "gone")},
+                      datetime_start=None, datetime_complete=None)
+    ckpt = tmp_path / "arts" / "my-study" / "trial-7" / "checkpoint"
+    assert find_checkpoint(rec, "my-study", tmp_path / "arts") is None
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text("{}")
+    assert find_checkpoint(rec, "my-study", tmp_path / "arts") == ckpt
+    assert find_checkpoint(rec, "other-study", tmp_path / "arts") is None

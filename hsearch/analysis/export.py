@@ -86,8 +86,8 @@ def find_checkpoint(rec: TrialRecord, study_name: str, artifacts: str | os.PathL
         candidates.append(Path(rec.attrs["checkpoint_dir"]))
     if rec.attrs.get("artifacts_dir"):  # the search's trial folder
         candidates.append(Path(rec.attrs["artifacts_dir"]) / "checkpoint")
-    base = Path(artifacts) if artifacts else Path(DEFAULT_ARTIFACTS) / study_name
-    candidates.append(base / f"trial-{rec.number}" / "checkpoint")
+    # The layout `hsearch run --artifacts DIR` writes: DIR/<study>/trial-<n>/.
+    candidates.append(Path(artifacts or DEFAULT_ARTIFACTS) / study_name / f"trial-{rec.number}" / "checkpoint")
     for c in candidates:
         if (c / "config.json").is_file():
             return c
@@ -106,7 +106,7 @@ def export(storage: str | None, study_name: str | None, out: str | Path, *, tria
     if missing:
         raise HsearchError(
             f"export: trial(s) {', '.join(f'#{n}' for n in missing)} kept no checkpoint (no checkpoint_dir "
-            f"attr and nothing under {artifacts or Path(DEFAULT_ARTIFACTS) / study.study_name}/trial-N/checkpoint); "
+            f"attr and nothing under {Path(artifacts or DEFAULT_ARTIFACTS) / study.study_name}/trial-N/checkpoint); "
             "rerun the search with a recipe that keeps checkpoints, or pass --artifacts"
         )
     objs = objectives(study)
