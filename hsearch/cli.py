@@ -205,9 +205,9 @@ def _add_status(sub) -> None:
 
 
 def _cmd_status(args) -> int:
+    from hsearch.analysis.study import storage_url  # read-only: a mistyped SQLite path is not created
     from hsearch.cli_run import print_status
     from hsearch.search.status import study_status
-    from hsearch.search.study import storage_url
 
     print_status(study_status(storage_url(args.storage), args.study))
     return 0

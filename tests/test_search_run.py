@@ -177,6 +177,11 @@ def test_bad_inputs_one_line_error_study_untouched(repo_root, tiny_recipe, share
         for text in expected:
             assert text in err[0], (text, err[0])
         assert "secret" not in err[0]
+    # status only reads: a mistyped SQLite path is refused, not created empty.
+    typo = tmp_path / "typo.db"
+    assert main(["status", "--storage", str(typo)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(typo) in err[0] and "not found" in err[0] and not typo.exists()
     study = optuna.load_study(study_name="hbert-tiny", storage=storage)
     after = [(t.number, t.state, t.values, t.user_attrs) for t in study.get_trials()], dict(study.user_attrs)
     assert after == before
