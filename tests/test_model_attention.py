@@ -1,5 +1,5 @@
-"""Attention kinds: A against the paper's equations (issue test 2), padding invariance for every
-kind × norm (issue test 3), A's linear cost, the L band, sub-LN initialisation."""
+"""Attention kinds: A against the paper's equations, padding invariance for every kind × norm,
+A's linear cost, the L band, sub-LN initialisation."""
 
 from __future__ import annotations
 

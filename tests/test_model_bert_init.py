@@ -1,4 +1,4 @@
-"""init_from_bert: a vanilla layout reproduces BERT exactly (issue test 1); hybrids copy what matches."""
+"""init_from_bert: a vanilla layout reproduces BERT exactly; hybrids copy what matches."""
 
 from __future__ import annotations
 

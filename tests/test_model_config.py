@@ -1,4 +1,4 @@
-"""HybridBertConfig validation (issue test 7), presets/overrides, and Auto-class registration."""
+"""HybridBertConfig validation, presets/overrides, and Auto-class registration."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
 
-import hsearch  # noqa: F401  (registers the Auto classes)
+import hsearch.model  # noqa: F401  (registers the Auto classes)
 from hsearch.errors import HsearchError
 from hsearch.model import (
     ConfigError,

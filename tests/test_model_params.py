@@ -1,4 +1,4 @@
-"""Parameter counts of the four presets at BERT-base size (issue test 4), derived independently
+"""Parameter counts of the four presets at BERT-base size, derived independently
 from the architecture, cross-checked against transformers' BertModel, and kept in sync with
 docs/parameters.md (which sets them next to the paper's Table 2)."""
 

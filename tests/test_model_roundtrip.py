@@ -1,4 +1,4 @@
-"""save_pretrained -> AutoModelForMaskedLM.from_pretrained in a fresh Python process (issue test 5)."""
+"""save_pretrained -> AutoModelForMaskedLM.from_pretrained in a fresh Python process."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ CHILD = textwrap.dedent(
     """
     import sys, torch
     from safetensors.torch import load_file, save_file
-    import hsearch  # registers the Auto classes; no trust_remote_code
+    import hsearch.model  # registers the Auto classes; no trust_remote_code
     from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
     torch.set_num_threads(1)
     path = sys.argv[1]

@@ -1,4 +1,4 @@
-"""Gradients reach every parameter for every kind × norm; a few steps reduce the MLM loss (issue test 6)."""
+"""Gradients reach every parameter for every kind × norm; a few steps reduce the MLM loss."""
 
 from __future__ import annotations
 

@@ -54,19 +54,12 @@ def _inner_norm(config: HybridBertConfig, sub: bool) -> nn.LayerNorm | None:
     return nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if sub else None
 
 
-def _mark_gain(linear: nn.Linear, rows: tuple[int, int], gain: float) -> None:
-    """Ask ``_init_weights`` to scale these output rows of ``linear`` (sub-LN init)."""
-    if gain != 1.0:
-        linear.init_gain = (rows[0], rows[1], gain)
-
-
 class SelfAttention(nn.Module):
     """``S``: multi-head softmax attention over every (unpadded) key via SDPA."""
 
-    kind = "S"
     mask_name = "full"
 
-    def __init__(self, config: HybridBertConfig, sub: bool = False, init_gain: float = 1.0) -> None:
+    def __init__(self, config: HybridBertConfig, sub: bool = False) -> None:
         super().__init__()
         h = config.hidden_size
         self.num_heads = config.num_attention_heads
@@ -75,9 +68,6 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(h, 3 * h, bias=config.attention_bias)
         self.norm = _inner_norm(config, sub)
         self.out = nn.Linear(h, h, bias=config.attention_bias)
-        # torchscale sub-LN init scales the value and output projections (never q/k).
-        _mark_gain(self.qkv, (2 * h, 3 * h), init_gain)
-        _mark_gain(self.out, (0, h), init_gain)
 
     def forward(self, x: torch.Tensor, masks: AttentionMasks) -> torch.Tensor:
         b, t, h = x.shape
@@ -95,7 +85,6 @@ class SelfAttention(nn.Module):
 class LocalAttention(SelfAttention):
     """``L``: self-attention restricted to keys within ±local_window/2 positions (band mask)."""
 
-    kind = "L"
     mask_name = "band"
 
 
@@ -112,9 +101,7 @@ class AdditiveAttention(nn.Module):
     pooling weights: alpha/beta are global summaries, not per-pair probabilities.
     """
 
-    kind = "A"
-
-    def __init__(self, config: HybridBertConfig, sub: bool = False, init_gain: float = 1.0) -> None:
+    def __init__(self, config: HybridBertConfig, sub: bool = False) -> None:
         super().__init__()
         h = config.hidden_size
         self.num_heads = config.num_attention_heads
@@ -125,11 +112,6 @@ class AdditiveAttention(nn.Module):
         self.transform = nn.Linear(h, h, bias=config.attention_bias)
         self.norm = _inner_norm(config, sub)
         self.out = nn.Linear(h, h, bias=config.attention_bias)
-        # Sub-LN init: scale the maps on the value path (v, transform, out); q also feeds the
-        # pooling scores, so like torchscale's q/k it stays unscaled.
-        _mark_gain(self.qkv, (2 * h, 3 * h), init_gain)
-        _mark_gain(self.transform, (0, h), init_gain)
-        _mark_gain(self.out, (0, h), init_gain)
 
     @staticmethod
     def _pool_weights(scores: torch.Tensor, real: torch.Tensor | None) -> torch.Tensor:

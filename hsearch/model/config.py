@@ -19,12 +19,56 @@ class ConfigError(HsearchError, ValueError):
 
 
 class HybridBertConfig(PreTrainedConfig):
-    r"""Configuration of the hybrid encoder family.
+    r"""Configuration of the hybrid encoder family: a BERT-style encoder whose layers each pick an
+    attention kind (``S`` self, ``L`` local, ``A`` additive) and a norm placement (``post``,
+    ``pre``, ``sub``). Presets and their paper options come through :meth:`from_layout`.
 
-    ``layout`` is a layout string (``SASASASASASA:sub`` or ``S/pre A/sub ...``); it fixes the
-    number of layers, so ``num_hidden_layers`` is derived from it and must agree when given.
-    ``local_window`` is the full width of the band an ``L`` layer attends to (±window/2 tokens).
-    Presets and their paper options come through :meth:`from_layout`.
+    Args:
+        layout (`str`, *optional*, defaults to `"SASA:sub"`):
+            The layout string, one letter per layer and a norm (``SASASASASASA:sub``) or per-layer
+            norms (``S/pre A/sub ...``). Stored in canonical form; it fixes the number of layers.
+        vocab_size (`int`, *optional*, defaults to 30522):
+            Number of token ids the embeddings and the MLM decoder cover.
+        hidden_size (`int`, *optional*, defaults to 768):
+            Width of the residual stream, embeddings and pooler.
+        num_attention_heads (`int`, *optional*, defaults to 12):
+            Heads of every attention layer; must divide ``hidden_size``.
+        intermediate_size (`int`, *optional*, defaults to 3072):
+            Width of the feed-forward sub-layer.
+        num_hidden_layers (`int`, *optional*):
+            Number of encoder layers. Derived from ``layout`` when unset; must agree with it when given.
+        max_position_embeddings (`int`, *optional*, defaults to 512):
+            Longest sequence the position embeddings (learned or sinusoidal) cover.
+        position_embedding (`str`, *optional*, defaults to `"learned"`):
+            ``"learned"`` (BERT) or ``"sinusoidal"`` (a fixed table, not saved, rebuilt at load).
+        hidden_act (`str`, *optional*, defaults to `"gelu"`):
+            Activation of the feed-forward sub-layer and the MLM head: ``"gelu"`` or ``"relu"``.
+        ffn_bias (`bool`, *optional*, defaults to `True`):
+            Whether the two feed-forward linears have biases.
+        attention_bias (`bool`, *optional*, defaults to `True`):
+            Whether the attention projections (q/k/v, ``A``'s transform, output) have biases.
+        hidden_dropout_prob (`float`, *optional*, defaults to 0.1):
+            Dropout on the embeddings and on every sub-layer output before its residual add.
+        attention_probs_dropout_prob (`float`, *optional*, defaults to 0.1):
+            Dropout on the attention probabilities of ``S`` and ``L`` layers (``A`` has none).
+        local_window (`int`, *optional*, defaults to 128):
+            Full width of the band an ``L`` layer attends to (each token sees ±window/2 tokens).
+        layer_norm_eps (`float`, *optional*, defaults to 1e-12):
+            Epsilon of every LayerNorm.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal init of weights (sub-LN layers scale some of them
+            further, see ``HybridBertPreTrainedModel._init_weights``).
+        type_vocab_size (`int`, *optional*, defaults to 2):
+            Number of token types (segment ids); 0 means no token-type embedding.
+        pad_token_id (`int`, *optional*, defaults to 0):
+            The padding id; its word embedding row is initialised to zero. ``None``: no padding id.
+        classifier_dropout (`float`, *optional*):
+            Dropout before the classification head; ``None`` uses ``hidden_dropout_prob``.
+        classifier_pooling (`str`, *optional*, defaults to `"cls"`):
+            What the pooler summarises for classification: ``"cls"`` (the first token, as BERT)
+            or ``"mean"`` (the mean over unpadded tokens).
+        tie_word_embeddings (`bool`, *optional*, defaults to `True`):
+            Whether the MLM decoder shares its weight with the word embeddings.
     """
 
     model_type = "hybrid-bert"
@@ -48,7 +92,7 @@ class HybridBertConfig(PreTrainedConfig):
     type_vocab_size: int = 2
     pad_token_id: int | None = 0
     classifier_dropout: float | None = None
-    classifier_pooling: str = "cls"  # what the pooler summarises: "cls" (BERT) or "mean" (of unpadded tokens)
+    classifier_pooling: str = "cls"
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:

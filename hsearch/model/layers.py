@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hsearch.model.attention import ATTENTION_CLASSES, AttentionMasks, _mark_gain
+from hsearch.model.attention import ATTENTION_CLASSES, AttentionMasks
 from hsearch.model.config import HybridBertConfig
 
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
@@ -36,15 +36,12 @@ def subln_init_gain(num_layers: int) -> float:
 
 
 class FeedForward(nn.Module):
-    def __init__(self, config: HybridBertConfig, sub: bool = False, init_gain: float = 1.0) -> None:
+    def __init__(self, config: HybridBertConfig, sub: bool = False) -> None:
         super().__init__()
         self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size, bias=config.ffn_bias)
         self.act = ACTIVATIONS[config.hidden_act]
         self.norm = nn.LayerNorm(config.intermediate_size, eps=config.layer_norm_eps) if sub else None
         self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size, bias=config.ffn_bias)
-        # torchscale scales both FFN linears (fc1, fc2) under sub-LN.
-        _mark_gain(self.fc1, (0, config.intermediate_size), init_gain)
-        _mark_gain(self.fc2, (0, config.hidden_size), init_gain)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.fc1(x))
@@ -59,10 +56,9 @@ class HybridBertLayer(nn.Module):
         self.kind, self.norm_placement = kind, norm
         self.post = norm == "post"
         sub = norm == "sub"
-        gain = subln_init_gain(config.num_hidden_layers) if sub else 1.0
-        self.attention = ATTENTION_CLASSES[kind](config, sub=sub, init_gain=gain)
+        self.attention = ATTENTION_CLASSES[kind](config, sub=sub)
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.ffn = FeedForward(config, sub=sub, init_gain=gain)
+        self.ffn = FeedForward(config, sub=sub)
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.exit_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if exit_norm else None
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
@@ -74,6 +70,24 @@ class HybridBertLayer(nn.Module):
         x = x + self.dropout(self.attention(self.attention_norm(x), masks))
         x = x + self.dropout(self.ffn(self.ffn_norm(x)))
         return self.exit_norm(x) if self.exit_norm is not None else x
+
+
+def subln_scaled_rows(layer: HybridBertLayer) -> list[tuple[str, slice]]:
+    """Weight rows that sub-LN initialisation scales by :func:`subln_init_gain`, as
+    (parameter name within the layer, output-row slice); empty for a post or pre layer.
+
+    torchscale's sub-LN init scales the maps on the value path and never the query/key ones:
+    ``S``/``L`` the value rows of the fused q|k|v projection and the output projection; ``A``
+    the same plus its ``transform`` (its q also feeds the pooling scores, so like torchscale's
+    q/k it stays unscaled); every FFN both linears.
+    """
+    if layer.norm_placement != "sub":
+        return []
+    h = layer.attention.out.in_features
+    rows = [("attention.qkv.weight", slice(2 * h, 3 * h)), ("attention.out.weight", slice(None))]
+    if hasattr(layer.attention, "transform"):
+        rows.append(("attention.transform.weight", slice(None)))
+    return rows + [("ffn.fc1.weight", slice(None)), ("ffn.fc2.weight", slice(None))]
 
 
 class HybridBertEncoder(nn.Module):
@@ -90,7 +104,6 @@ class HybridBertEncoder(nn.Module):
         )
         # Only build the T×T band when some layer needs it.
         self.local_window = config.local_window if "L" in layout.kinds else None
-        self.needs_key_mask = any(k in ("S", "L") for k in layout.kinds)
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
                 output_hidden_states: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:

@@ -18,7 +18,7 @@ from transformers.modeling_outputs import (
 from hsearch.model.attention import AdditiveAttention
 from hsearch.model.config import HybridBertConfig
 from hsearch.model.embeddings import HybridBertEmbeddings, sinusoidal_table
-from hsearch.model.layers import ACTIVATIONS, HybridBertEncoder
+from hsearch.model.layers import ACTIVATIONS, HybridBertEncoder, subln_init_gain, subln_scaled_rows
 
 
 class HybridBertPreTrainedModel(PreTrainedModel):
@@ -30,20 +30,43 @@ class HybridBertPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        # BERT's init (normal(0, initializer_range), zero biases, unit LNs) from the base class;
-        # the `init` helpers skip tensors already loaded by from_pretrained.
+        """All of the family's initialisation. transformers calls this once per module that holds
+        parameters of its own (skipping modules loaded by ``from_pretrained``):
+
+        * BERT's init from the base class: normal(0, initializer_range) weights, zero biases,
+          unit LayerNorms;
+        * in a sub-LN layer, right after a linear got BERT's init: the rows that
+          :func:`~hsearch.model.layers.subln_scaled_rows` names, times :func:`subln_init_gain`
+          of the model's depth (torchscale / Magneto) -- see :meth:`_subln_scaled_rows`;
+        * ``A``'s per-head pooling vectors: normal(0, initializer_range);
+        * sinusoidal position tables: rebuilt (they are not saved).
+
+        The ``init`` helpers, and the ``_is_hf_initialized`` check below, leave tensors loaded
+        by ``from_pretrained`` as loaded.
+        """
         super()._init_weights(module)
         std = self.config.initializer_range
         if isinstance(module, nn.Linear):
-            gain = getattr(module, "init_gain", None)  # sub-LN rows, set by the attention/FFN modules
-            if gain is not None and not getattr(module.weight, "_is_hf_initialized", False):
-                start, stop, factor = gain
-                module.weight[start:stop].mul_(factor)
+            rows = self._subln_scaled_rows().get(id(module.weight))
+            if rows is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                module.weight[rows].mul_(subln_init_gain(self.config.num_hidden_layers))
         elif isinstance(module, AdditiveAttention):
             init.normal_(module.query_score, mean=0.0, std=std)
             init.normal_(module.key_score, mean=0.0, std=std)
         elif isinstance(module, HybridBertEmbeddings) and module.sinusoidal:
             init.copy_(module.position_table, sinusoidal_table(*module.position_table.shape))
+
+    def _subln_scaled_rows(self) -> dict[int, slice]:
+        """``id(weight) -> rows`` for every weight sub-LN initialisation scales in this model
+        (by parameter name, from :func:`~hsearch.model.layers.subln_scaled_rows`)."""
+        base = self if isinstance(self, HybridBertModel) else getattr(self, "bert", None)
+        encoder = getattr(base, "encoder", None)
+        out: dict[int, slice] = {}
+        for layer in getattr(encoder, "layer", ()):
+            params = dict(layer.named_parameters())
+            for name, rows in subln_scaled_rows(layer):
+                out[id(params[name])] = rows
+        return out
 
 
 class HybridBertPooler(nn.Module):
