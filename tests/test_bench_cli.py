@@ -1,9 +1,10 @@
-"""`hsearch bench latency|train` on the CPU with small dims: tables, files and every field."""
+"""`hsearch bench latency|train` on the CPU with small dims: tables, files and every field.
+
+The report's numbers for a fixed fake input are checked in tests/test_bench_numbers.py."""
 
 from __future__ import annotations
 
 import json
-import statistics
 
 import pytest
 
@@ -14,7 +15,7 @@ LATENCY_FIELDS = {"name", "layout", "reference", "seq_len", "batch", "median_ms"
 TRAIN_FIELDS = {"name", "layout", "reference", "seq_len", "batch", "precision", "compile", "step_ms",
                 "step_ms_spread", "tokens_per_s", "peak_mem_mb", "train_flops_per_step", "tflops_per_s", "mfu",
                 "loss_first", "loss_last", "params", "speedup_vs_ref"}
-HW_FIELDS = {"cpu_model", "cpu_count", "torch_threads", "torch", "transformers", "gemm"}
+HW_FIELDS = {"device", "device_name", "cpu", "cpu_count", "cpu_bf16", "threads", "torch", "transformers", "gemm"}
 
 
 def test_bench_latency_measures_layouts_and_reference(tmp_path, capsys):
@@ -25,7 +26,7 @@ def test_bench_latency_measures_layouts_and_reference(tmp_path, capsys):
     screen = capsys.readouterr().out
     assert "transformers.BertModel (12 layers)" in screen and "SL:pre" in screen
     report = json.loads(out.read_text())
-    assert HW_FIELDS <= set(report["hardware"]) and report["hardware"]["torch_threads"] == 1
+    assert HW_FIELDS <= set(report["hardware"]) and report["hardware"]["threads"] == 1
     assert report["hardware"]["gemm"]["blas"]
     rows = report["rows"]
     # One reference per distinct depth (12 for addbert, 2 for SL:pre), each really timed.
@@ -34,12 +35,6 @@ def test_bench_latency_measures_layouts_and_reference(tmp_path, capsys):
     for row in rows:
         assert LATENCY_FIELDS <= set(row)
         assert row["runs"] == len(row["runs_ms"]) == 3 and all(t > 0 for t in row["runs_ms"])
-        assert row["median_ms"] == pytest.approx(statistics.median(row["runs_ms"]))
-        assert row["ratio_to_ref"] == pytest.approx(row["median_ms"] / row["ref_median_ms"])
-        ref = next(r for r in rows if r["reference"] and r["seq_len"] == row["seq_len"]
-                   and r["median_ms"] == row["ref_median_ms"])
-        paired = statistics.median(a / b for a, b in zip(row["runs_ms"], ref["runs_ms"]))
-        assert row["paired_ratio_to_ref"] == pytest.approx(paired)
     ref = next(r for r in rows if r["reference"] and r["seq_len"] == 16 and "12" in r["name"])
     add = next(r for r in rows if r["name"] == "addbert" and r["seq_len"] == 16)
     assert ref["runs_ms"] != add["runs_ms"] and ref["params"] != add["params"]
@@ -59,11 +54,10 @@ def test_bench_train_reports_throughput_memory_and_losses(tmp_path, capsys):
     assert ref["reference"] and not ours["reference"]
     for row in (ref, ours):
         assert TRAIN_FIELDS <= set(row)
-        assert row["tokens_per_s"] == pytest.approx(2 * 32 / (row["step_ms"] / 1000))
-        assert row["peak_mem_mb"] > 0 and row["mfu"] is None  # no known peak for a CPU
+        assert row["tokens_per_s"] > 0 and row["peak_mem_mb"] > 0 and row["mfu"] is None  # no known CPU peak
     # The sparse head computes logits at masked positions only: fewer FLOPs than the reference.
     assert ours["train_flops_per_step"] < ref["train_flops_per_step"]
-    assert ours["speedup_vs_ref"] == pytest.approx(ours["tokens_per_s"] / ref["tokens_per_s"])
+    assert ours["speedup_vs_ref"] > 0 and ref["speedup_vs_ref"] == 1.0
 
 
 @pytest.mark.parametrize("argv,match", [

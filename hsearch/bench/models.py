@@ -23,9 +23,8 @@ class BenchError(HsearchError, ValueError):
 
 @dataclass(frozen=True)
 class BenchModel:
-    name: str  # preset name, layout string, or the reference's name
+    name: str  # preset name or layout string
     layout: str
-    reference: bool
 
 
 def dims_for(name: str) -> dict[str, int]:
@@ -42,7 +41,7 @@ def parse_layouts(text: str | list[str]) -> list[BenchModel]:
     out = []
     for item in items:
         layout, _, preset = resolve(item)  # raises LayoutError (an HsearchError) naming the item
-        out.append(BenchModel(name=preset or str(layout), layout=item, reference=False))
+        out.append(BenchModel(name=preset or str(layout), layout=item))
     return out
 
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hsearch.bench.hardware import hardware_lines
 from hsearch.bench.models import BenchError
 
 _LATENCY_COLS = [("name", "model", "{}"), ("layout", "layout", "{}"), ("seq_len", "T", "{}"),
@@ -20,6 +19,24 @@ _TRAIN_COLS = [("name", "model", "{}"), ("layout", "layout", "{}"), ("tokens_per
                ("speedup_vs_ref", "x ref", "{:.2f}"), ("tflops_per_s", "TFLOP/s", "{:.1f}"),
                ("mfu", "MFU", "{:.1%}"), ("peak_mem_mb", "peak MiB", "{:,.0f}"),
                ("loss_first", "loss0", "{:.2f}"), ("loss_last", "lossN", "{:.2f}")]
+
+
+def hardware_lines(hw: dict[str, Any]) -> list[str]:
+    """Markdown bullet lines for a report (keys of :func:`hsearch.trial.hardware.hardware_info`)."""
+    gemm = hw.get("gemm", {})
+    lines = []
+    if hw.get("device") == "cuda":
+        lines.append(f"- GPU: {hw['device_name']} ({hw.get('gpu_memory_gb')} GiB, {hw.get('gpu_multiprocessors')} SMs), "
+                     f"CUDA {hw.get('cuda')}, cuDNN {gemm.get('cudnn')}")
+    lines += [
+        f"- CPU: {hw['cpu']}, {hw['cpu_count']} logical CPUs, torch threads {hw['threads']}, "
+        f"native bf16: {'yes' if hw['cpu_bf16'] else 'no'}",
+        f"- torch {hw['torch']}, transformers {hw['transformers']}, Python {hw['python']}",
+        f"- GEMM backend: BLAS={gemm.get('blas')}, MKL={gemm.get('mkl')}, oneDNN(mkldnn)={gemm.get('mkldnn')} "
+        f"v{gemm.get('onednn_version')}, CPU capability {gemm.get('cpu_capability')}",
+        f"- platform: {hw['platform']}",
+    ]
+    return lines
 
 
 def _columns(report: dict[str, Any]):

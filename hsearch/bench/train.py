@@ -20,7 +20,6 @@ from typing import Any, Callable
 import torch
 
 from hsearch.bench.flops import mlm_forward_flops, peak_flops, train_step_flops
-from hsearch.bench.hardware import hardware_info
 from hsearch.bench.models import (
     REFERENCE_NAME,
     BenchError,
@@ -32,6 +31,8 @@ from hsearch.bench.models import (
     layout_of,
     num_layers,
 )
+from hsearch.trial.hardware import hardware_info
+from hsearch.trial.latency import iqr
 
 PRECISIONS = ("bf16", "fp32")
 
@@ -130,7 +131,7 @@ def bench_train(
     batches = mlm_batches(4, batch=batch, seq_len=seq_len, vocab=dim["vocab_size"], mask_prob=mask_prob,
                           device=dev)
     hw = hardware_info(dev)
-    peak = peak_flops(hw.get("gpu_model", ""), precision) if dev.type == "cuda" else None
+    peak = peak_flops(hw["device_name"], precision) if dev.type == "cuda" else None
     entries: list[tuple[str, str, bool, Callable[[], torch.nn.Module], int]] = []
     if reference:
         for n in sorted({num_layers(e) for e in layouts}):
@@ -151,7 +152,6 @@ def bench_train(
         if dev.type == "cuda":
             torch.cuda.empty_cache()
         step_ms = statistics.median(result["step_ms"])
-        q = statistics.quantiles(result["step_ms"], n=4) if len(result["step_ms"]) > 1 else [step_ms] * 3
         # The reference's head computes logits at every position; ours only at masked ones.
         flops = train_step_flops(mlm_forward_flops(
             layout, batch=batch, seq_len=seq_len, hidden=dim["hidden_size"],
@@ -161,7 +161,7 @@ def bench_train(
         rows.append({
             "name": name, "layout": layout, "reference": is_ref, "layers": layers, "seq_len": seq_len,
             "batch": batch, "precision": precision, "compile": compile, "steps": steps,
-            "step_ms": step_ms, "step_ms_spread": q[2] - q[0],
+            "step_ms": step_ms, "step_ms_spread": iqr(result["step_ms"]),
             "tokens_per_s": batch * seq_len / (step_ms / 1000.0),
             "peak_mem_mb": result["peak_mem_mb"],
             "peak_mem_kind": "torch.cuda.max_memory_allocated" if dev.type == "cuda" else "process max RSS",

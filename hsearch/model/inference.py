@@ -23,11 +23,13 @@ The caller's module is never modified: dtype changes and quantisation act on a c
 from __future__ import annotations
 
 import copy
+import gc
 import statistics
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -128,21 +130,55 @@ def _build(model: torch.nn.Module, device: torch.device, path: str) -> PreparedM
     return PreparedModel(forward=forward, module=module, path=f"{device.type}-{path}")
 
 
-def _quick_time(prepared: PreparedModel, inputs: dict, runs: int) -> float:
-    cuda = inputs["input_ids"].device.type == "cuda"
-    times = []
-    with torch.inference_mode():
-        prepared.forward(**inputs)  # warm-up (and compilation, for compiled paths)
-        prepared.forward(**inputs)
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No garbage-collection pauses inside timed runs (as :mod:`timeit` does)."""
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def time_forwards(fns: Sequence[Callable[..., Any]], inputs: Sequence[dict], *, warmup: int, runs: int,
+                  device: str | torch.device, clock: Callable[[], float] = time.perf_counter) -> list[list[float]]:
+    """The one timing loop: ``warmup`` untimed calls of every ``fns[i](**inputs[i])``, then
+    ``runs`` rounds in which each is timed alone (ms), round-robin.
+
+    Under ``torch.inference_mode`` with the garbage collector paused; on CUDA the device is
+    synchronised before and after every timed call. Round-robin means run r of every model
+    happens at about the same moment, so load drift on a shared machine hits them alike.
+    ``clock`` (seconds) is injectable so the protocol can be tested without real timing.
+    """
+    cuda = torch.device(device).type == "cuda"
+    out: list[list[float]] = [[] for _ in fns]
+    with torch.inference_mode(), gc_paused():
+        for fn, inp in zip(fns, inputs):
+            for _ in range(warmup):
+                fn(**inp)
+        if cuda:
+            torch.cuda.synchronize()
         for _ in range(runs):
-            if cuda:
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            prepared.forward(**inputs)
-            if cuda:
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000.0
+            for times, fn, inp in zip(out, fns, inputs):
+                if cuda:
+                    torch.cuda.synchronize()
+                t0 = clock()
+                fn(**inp)
+                if cuda:
+                    torch.cuda.synchronize()
+                times.append((clock() - t0) * 1000.0)
+    return out
+
+
+def _quick_time(prepared: PreparedModel, inputs: dict, runs: int) -> float:
+    """``auto``'s estimate of one candidate: median ms of ``runs`` after two warm-up calls
+    (which also pay a compiled path's compilation)."""
+    (times,) = time_forwards([prepared.forward], [inputs], warmup=2, runs=runs,
+                             device=inputs["input_ids"].device)
+    return statistics.median(times)
 
 
 def prepare_for_inference(

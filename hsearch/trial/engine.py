@@ -7,12 +7,12 @@ Both expose the same four calls so the budgeted loop does not care which one run
 from __future__ import annotations
 
 import os
-import socket
 from typing import Any
 
 import torch
 
 from hsearch.errors import HsearchError
+from hsearch.net import free_port
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -62,12 +62,6 @@ class TorchEngine:
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class DeepSpeedEngine:
     """One-process DeepSpeed: it initialises (and later destroys) a local process group if none exists."""
 
@@ -82,7 +76,7 @@ class DeepSpeedEngine:
         self._own_group = not dist.is_initialized()
         if self._own_group:
             os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-            os.environ["MASTER_PORT"] = str(_free_port())
+            os.environ["MASTER_PORT"] = str(free_port())
             os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_SIZE="1")
             if device.type == "cpu":
                 # World size 1 needs no shared-memory collectives; skip their ~100 s JIT build.

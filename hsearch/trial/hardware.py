@@ -1,9 +1,22 @@
-"""What a result was measured on: a time budget means nothing without it."""
+"""What a result was measured on: a time budget or a latency means nothing without it.
+
+One description, :func:`hardware_info`, for trials (stored on every trial) and for
+``hsearch bench`` reports, with one key set:
+
+* ``device`` (``cpu`` / ``cuda``), ``device_name`` (GPU name, else the CPU model), ``cpu``
+  (CPU model), ``cpu_count`` (logical CPUs), ``cpu_bf16`` (native bf16 matrix instructions),
+  ``threads`` (torch intra-op threads of the measurement);
+* ``torch``, ``transformers``, ``python``, ``platform`` versions, ``gemm`` (matrix-product
+  libraries of this torch build);
+* ``precision`` when the caller names one (trials: the pretraining precision);
+* on CUDA: ``cuda``, ``gpu_memory_gb``, ``gpu_multiprocessors``.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 from typing import Any
 
 import torch
@@ -26,21 +39,58 @@ def pick_device(requested: str | None) -> torch.device:
     return torch.device(requested)
 
 
-def hardware_info(device: torch.device, precision: str) -> dict[str, Any]:
+def _build_setting(config: str, key: str) -> str | None:
+    match = re.search(rf"{key}=([^,\s]+)", config)
+    return match.group(1) if match else None
+
+
+def gemm_backend() -> dict[str, Any]:
+    """Which libraries torch uses for matrix products on this build and machine."""
+    config = torch.__config__.show()
+    onednn = re.search(r"(?:MKL-DNN|oneDNN)\s+v?([\d.]+)", config)
+    info: dict[str, Any] = {
+        "blas": _build_setting(config, "BLAS_INFO"),
+        "mkl": torch.backends.mkl.is_available(),
+        "mkldnn": torch.backends.mkldnn.is_available(),
+        "onednn_version": onednn.group(1) if onednn else None,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    if torch.cuda.is_available():
+        info["cublas"] = True
+        info["cudnn"] = torch.backends.cudnn.version()
+        info["tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
+    return info
+
+
+def hardware_info(device: str | torch.device = "cpu", *, precision: str | None = None,
+                  threads: int | None = None) -> dict[str, Any]:
+    """A JSON-able description of the machine and software (keys in the module docstring).
+
+    ``threads`` defaults to torch's current intra-op thread count.
+    """
     import transformers
 
+    from hsearch.model.inference import cpu_has_native_bf16
+
+    dev = torch.device(device)
+    cuda = dev.type == "cuda" and torch.cuda.is_available()
     info: dict[str, Any] = {
-        "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+        "device": dev.type,
+        "device_name": torch.cuda.get_device_name(dev) if cuda else cpu_model(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "threads": torch.get_num_threads(),
+        "cpu_bf16": cpu_has_native_bf16(),
+        "threads": threads if threads is not None else torch.get_num_threads(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
-        "precision": precision,
         "python": platform.python_version(),
+        "platform": platform.platform(),
+        "gemm": gemm_backend(),
     }
-    if device.type == "cuda":
-        info["cuda"] = torch.version.cuda
-        info["gpu_memory_gb"] = round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1)
+    if precision is not None:
+        info["precision"] = precision
+    if cuda:
+        props = torch.cuda.get_device_properties(dev)
+        info.update(cuda=torch.version.cuda, gpu_memory_gb=round(props.total_memory / 2**30, 1),
+                    gpu_multiprocessors=props.multi_processor_count)
     return info

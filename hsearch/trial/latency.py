@@ -10,7 +10,8 @@ Protocol (kept identical everywhere so numbers are comparable):
   never modified;
 * ``warmup`` untimed forwards, then ``runs`` timed forwards under ``torch.inference_mode``,
   each timed alone with ``time.perf_counter`` (on CUDA after a ``synchronize`` on both
-  sides), with Python's garbage collector paused;
+  sides), with Python's garbage collector paused -- the one timing loop,
+  :func:`hsearch.model.inference.time_forwards`, which ``auto`` and ``hsearch bench`` use too;
 * the reported figures are the median and IQR of all runs, and the *steady* latency: the
   lowest median over consecutive blocks of ``block`` runs. Other processes on a shared
   machine only ever add time, in bursts that last longer than one run, so the quietest
@@ -22,16 +23,16 @@ Protocol (kept identical everywhere so numbers are comparable):
 
 from __future__ import annotations
 
-import gc
 import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
 from hsearch.errors import HsearchError
+from hsearch.model.inference import time_forwards
 
 
 class LatencyError(HsearchError, ValueError):
@@ -54,11 +55,18 @@ class LatencyStats:
         return asdict(self)
 
 
-def _quartiles(values: list[float]) -> tuple[float, float]:
+def quartiles(values: list[float]) -> tuple[float, float]:
+    """First and third quartiles (inclusive method: they lie within the data); one value: itself."""
     if len(values) < 2:
         return values[0], values[0]
     q = statistics.quantiles(values, n=4, method="inclusive")
     return q[0], q[2]
+
+
+def iqr(values: list[float]) -> float:
+    """Inter-quartile range: the spread every latency and step-time figure is reported with."""
+    q1, q3 = quartiles(values)
+    return q3 - q1
 
 
 @contextmanager
@@ -89,39 +97,6 @@ def _check_args(seq_len, batch_size, warmup, runs, threads, device) -> None:
         raise LatencyError("measure_latency: device='cuda' but no CUDA device is available")
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No garbage-collection pauses inside timed runs (as :mod:`timeit` does)."""
-    enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def time_forward(fn, inputs: dict, *, warmup: int, runs: int, device: str | torch.device) -> list[float]:
-    """Time ``fn(**inputs)``: ``warmup`` untimed calls, then ``runs`` timed ones (ms)."""
-    cuda = torch.device(device).type == "cuda"
-    with torch.inference_mode(), gc_paused():
-        for _ in range(warmup):
-            fn(**inputs)
-        if cuda:
-            torch.cuda.synchronize()
-        times = []
-        for _ in range(runs):
-            if cuda:
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn(**inputs)
-            if cuda:
-                torch.cuda.synchronize()
-            times.append((time.perf_counter() - t0) * 1000.0)
-    return times
-
-
 def measure_latency(
     model: torch.nn.Module,
     *,
@@ -133,11 +108,13 @@ def measure_latency(
     device: str = "cpu",
     path: str = "auto",
     block: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> LatencyStats:
     """Forward latency of ``model`` on un-padded random inputs: median, IQR and steady latency.
 
     ``path`` is one of :data:`hsearch.model.inference.PATHS` or ``"auto"``; the path
     actually timed is returned in ``LatencyStats.path`` (e.g. ``"cpu-fp32-eager"``).
+    ``clock`` (seconds) times the runs; tests inject a fake one.
     """
     from hsearch.model.inference import prepare_for_inference, random_inputs
 
@@ -147,7 +124,7 @@ def measure_latency(
     with num_threads(threads) as used:
         prepared = prepare_for_inference(model, device, path=path, seq_len=seq_len, batch_size=batch_size)
         inputs = random_inputs(model, seq_len, batch_size, device)
-        times = time_forward(prepared.forward, inputs, warmup=warmup, runs=runs, device=device)
+        (times,) = time_forwards([prepared.forward], [inputs], warmup=warmup, runs=runs, device=device, clock=clock)
     return stats_from_times(times, path=prepared.path, threads=used, device=device, seq_len=seq_len,
                             batch_size=batch_size, block=block)
 
@@ -162,33 +139,7 @@ def steady_latency(times: list[float], block: int) -> float:
 def stats_from_times(times: list[float], *, path: str, threads: int, device: str, seq_len: int,
                      batch_size: int, block: int = 5) -> LatencyStats:
     """Median / IQR / steady-latency summary of timed runs (ms)."""
-    q1, q3 = _quartiles(times)
-    return LatencyStats(median_ms=statistics.median(times), spread_ms=q3 - q1,
+    return LatencyStats(median_ms=statistics.median(times), spread_ms=iqr(times),
                         steady_ms=steady_latency(times, block), runs_ms=list(times),
                         path=path, threads=threads, device=str(torch.device(device)),
                         seq_len=seq_len, batch_size=batch_size)
-
-
-def time_interleaved(fns: list, inputs: list[dict], *, warmup: int, runs: int,
-                     device: str | torch.device) -> list[list[float]]:
-    """Time several forwards round-robin: run i of every model happens at about the same moment.
-
-    On a shared machine the load drifts over seconds; interleaving makes every model see the
-    same drift, so their ratio is far steadier than back-to-back blocks would give.
-    """
-    cuda = torch.device(device).type == "cuda"
-    out: list[list[float]] = [[] for _ in fns]
-    with torch.inference_mode(), gc_paused():
-        for fn, inp in zip(fns, inputs):
-            for _ in range(warmup):
-                fn(**inp)
-        for _ in range(runs):
-            for i, (fn, inp) in enumerate(zip(fns, inputs)):
-                if cuda:
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                fn(**inp)
-                if cuda:
-                    torch.cuda.synchronize()
-                out[i].append((time.perf_counter() - t0) * 1000.0)
-    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -43,7 +43,6 @@ class PretrainStats:
     last_lr_fraction: float = 0.0  # budget fraction the last step's LR was computed from
     max_step_seconds: float = 0.0
     engine: str = "torch"
-    losses: list[float] = field(default_factory=list)
 
 
 def _batches(blocks: np.ndarray, batch_size: int, seed: int):
@@ -128,8 +127,6 @@ def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: A
             stats.max_step_seconds = max(stats.max_step_seconds, time.perf_counter() - step_start)
             if not math.isfinite(loss_value):
                 raise Diverged(f"MLM loss became {loss_value} at step {stats.steps} (lr {lr:.3g})")
-            if len(stats.losses) < 10000:
-                stats.losses.append(loss_value)
             if stats.seconds - last_report >= 0.5 or stats.steps == 1:
                 last_report = stats.seconds
                 progress({"phase": "pretrain", "step": stats.steps, "loss": loss_value, "lr": lr,

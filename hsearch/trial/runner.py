@@ -132,7 +132,7 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     threads_before = torch.get_num_threads()
     if dev.type == "cpu":
         torch.set_num_threads(max(1, min(recipe.resources.cpus, os.cpu_count() or 1)))
-    result.hardware = hardware_info(dev, precision)
+    result.hardware = hardware_info(dev, precision=precision)
     result.hardware["engine"] = p.engine
     stats = PretrainStats()
     out = Path(out_dir) if out_dir is not None else None
