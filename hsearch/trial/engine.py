@@ -13,18 +13,11 @@ import torch
 
 from hsearch.errors import HsearchError
 from hsearch.net import free_port
+from hsearch.trial.optim import param_groups, set_lr
+from hsearch.trial.recipe import PretrainSpec
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on biases and norm weights (vectors), as BERT and cramming do."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.dim() >= 2 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def make_optimizer(model: torch.nn.Module, spec: Any, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, spec: PretrainSpec, device: torch.device) -> torch.optim.Optimizer:
     cls = torch.optim.AdamW if spec.optimizer == "adamw" else torch.optim.Adam
     kwargs: dict[str, Any] = {"lr": spec.lr, "betas": tuple(spec.betas), "eps": spec.eps}
     if device.type == "cuda":
@@ -34,7 +27,7 @@ def make_optimizer(model: torch.nn.Module, spec: Any, device: torch.device) -> t
 
 
 class TorchEngine:
-    def __init__(self, model: torch.nn.Module, spec: Any, device: torch.device):
+    def __init__(self, model: torch.nn.Module, spec: PretrainSpec, device: torch.device):
         self.model = model
         self.module = model
         self.optimizer = make_optimizer(model, spec, device)
@@ -43,8 +36,7 @@ class TorchEngine:
         self.name = "torch"
 
     def set_lr(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(self.optimizer, lr)
 
     def backward(self, loss: torch.Tensor) -> None:
         (loss / self.accum).backward()
@@ -65,7 +57,7 @@ class TorchEngine:
 class DeepSpeedEngine:
     """One-process DeepSpeed: it initialises (and later destroys) a local process group if none exists."""
 
-    def __init__(self, model: torch.nn.Module, spec: Any, device: torch.device, bf16: bool):
+    def __init__(self, model: torch.nn.Module, spec: PretrainSpec, device: torch.device, bf16: bool):
         try:
             import deepspeed
         except ImportError:
@@ -101,8 +93,7 @@ class DeepSpeedEngine:
         self.name = f"deepspeed-zero{spec.deepspeed.zero_stage}"
 
     def set_lr(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(self.optimizer, lr)
 
     def backward(self, loss: torch.Tensor) -> None:
         self.model.backward(loss)  # DeepSpeed scales by the accumulation steps itself
@@ -121,7 +112,7 @@ class DeepSpeedEngine:
                 dist.destroy_process_group()
 
 
-def make_engine(model: torch.nn.Module, spec: Any, device: torch.device, bf16: bool):
+def make_engine(model: torch.nn.Module, spec: PretrainSpec, device: torch.device, bf16: bool):
     if spec.engine == "deepspeed":
         return DeepSpeedEngine(model, spec, device, bf16)
     return TorchEngine(model, spec, device)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 
+from hsearch.data.tasks import TaskData
+from hsearch.trial.optim import lr_factor, param_groups, set_lr
 from hsearch.trial.pretrain import Cancelled, Diverged
+from hsearch.trial.recipe import TaskTraining
 from hsearch.trial.result import TaskScore
 
 # Caps on training/eval sets pick a fixed random subset (independent of the fine-tune seed),
@@ -67,30 +70,29 @@ def accuracy(model, seqs: list[list[int]], labels: list[int], *, pad_id: int, ba
     return correct / len(seqs)
 
 
-def finetune_task(encoder, config, tokenizer, task, opts: dict[str, Any], *, score_split: str, report_split: str,
+def finetune_task(encoder, config, tokenizer, task: TaskData, opts: TaskTraining, *, score_split: str, report_split: str,
                   seeds: list[int], device: torch.device, autocast_dtype: torch.dtype | None,
                   progress: Callable[[dict], None], should_stop: Callable[[], bool]) -> TaskScore:
     """Fine-tune a fresh classifier on top of ``encoder`` (a HybridBertModel's weights) per seed."""
     from hsearch.model import HybridBertForSequenceClassification
 
-    max_len = opts["max_length"]
+    max_len = opts.max_length
     tr_texts, tr_labels = task.splits["train"]
-    keep = _subset(len(tr_texts), opts.get("max_train_examples"))
+    keep = _subset(len(tr_texts), opts.max_train_examples)
     train_seqs = _encode(tokenizer, [tr_texts[i] for i in keep], max_len)
     train_labels = [tr_labels[i] for i in keep]
     lengths = [len(s) for s in train_seqs]
     evals = {}
     for split in (score_split, report_split):
         texts, labels = task.splits[split]
-        sel = _subset(len(texts), opts.get("max_eval_examples"))
+        sel = _subset(len(texts), opts.max_eval_examples)
         evals[split] = (_encode(tokenizer, [texts[i] for i in sel], max_len), [labels[i] for i in sel])
     encoder_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
     base = {k: v for k, v in config.to_dict().items() if k not in ("id2label", "label2id")}
     cls_config = config.__class__.from_dict({**base, "num_labels": task.num_labels})
-    bs, epochs = opts["batch_size"], opts["epochs"]
+    bs, epochs = opts.batch_size, opts.epochs
     steps_per_epoch = math.ceil(len(train_seqs) / bs)
     total_steps = max(1, math.ceil(steps_per_epoch * epochs))
-    warmup = int(opts["warmup_ratio"] * total_steps)
     scores, reports = [], []
     for seed in seeds:
         torch.manual_seed(seed)
@@ -99,12 +101,7 @@ def finetune_task(encoder, config, tokenizer, task, opts: dict[str, Any], *, sco
         if unexpected or any(not k.startswith("pooler.") for k in missing):
             raise RuntimeError(f"encoder weights do not fit the classifier: missing {missing}, unexpected {unexpected}")
         model.to(device).train()
-        decay = [p for p in model.parameters() if p.dim() >= 2]
-        rest = [p for p in model.parameters() if p.dim() < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": opts["weight_decay"]},
-                                 {"params": rest, "weight_decay": 0.0}], lr=opts["lr"])
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
+        opt = torch.optim.AdamW(param_groups(model, opts.weight_decay), lr=opts.lr)
         rng = np.random.default_rng(seed)
         step = 0
         t0 = time.perf_counter()
@@ -114,6 +111,9 @@ def finetune_task(encoder, config, tokenizer, task, opts: dict[str, Any], *, sco
                     break
                 if should_stop():
                     raise Cancelled("stopped by the caller")
+                # The pretraining schedule, driven by the fraction of steps: linear warm-up over
+                # warmup_ratio of them, then linear decay to zero at the last step.
+                set_lr(opt, opts.lr * lr_factor(step / total_steps, warmup=opts.warmup_ratio, schedule="linear"))
                 ids, mask = _pad([train_seqs[i] for i in idx], tokenizer.pad_token_id)
                 labels = torch.tensor([train_labels[i] for i in idx], device=device)
                 with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
@@ -124,7 +124,6 @@ def finetune_task(encoder, config, tokenizer, task, opts: dict[str, Any], *, sco
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
-                sched.step()
                 opt.zero_grad(set_to_none=True)
                 step += 1
                 if step % 20 == 0 or step == total_steps:

@@ -17,10 +17,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from hsearch.budget import Budget
 from hsearch.trial.engine import make_engine
 from hsearch.trial.mlm import IGNORE, mask_tokens, special_ids
-from hsearch.trial.schedule import lr_factor
+from hsearch.trial.optim import lr_factor
+from hsearch.trial.recipe import PretrainSpec
 
 
 class Diverged(RuntimeError):
@@ -56,11 +56,12 @@ def _batches(blocks: np.ndarray, batch_size: int, seed: int):
             yield torch.from_numpy(np.asarray(blocks[idx], dtype=np.int64))
 
 
-def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: Any, budget: Budget, *,
+def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: PretrainSpec, *,
              device: torch.device, autocast_dtype: torch.dtype | None, stats: PretrainStats,
              progress: Callable[[dict], None], should_stop: Callable[[], bool]) -> torch.nn.Module:
-    """Train ``model`` in place until the budget is spent; fills ``stats`` as it goes (so a
+    """Train ``model`` in place until ``spec.budget`` is spent; fills ``stats`` as it goes (so a
     failure still leaves the numbers reached). Returns the trained module."""
+    budget = spec.budget
     torch.manual_seed(spec.seed)
     mask_gen = torch.Generator().manual_seed(spec.seed + 1)
     engine = make_engine(model, spec, device, bf16=autocast_dtype is torch.bfloat16 and spec.engine == "deepspeed")

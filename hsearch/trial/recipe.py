@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 
 from hsearch.budget import Budget, BudgetError, parse_budget
+from hsearch.data.specs import BUILTIN_TASKS, CorpusSpec, TaskSource, TokenizerSpec
 from hsearch.errors import HsearchError
 
 
@@ -48,41 +49,6 @@ class ModelSpec:
     hidden_dropout_prob: float | None = None
     attention_probs_dropout_prob: float | None = None
     position_embedding: Literal["learned", "sinusoidal"] | None = None
-
-
-@dataclass(frozen=True)
-class TokenizerTrain:
-    vocab_size: int = 8192
-    min_frequency: int = 2
-    max_documents: int = 20000  # documents of the training split the tokenizer learns from
-
-
-@dataclass(frozen=True)
-class TokenizerSpec:
-    """``name`` (a hub tokenizer; bert-base-uncased falls back to the packaged vocab) or ``train``."""
-
-    name: str = "bert-base-uncased"
-    train: TokenizerTrain | None = None
-
-
-@dataclass(frozen=True)
-class CorpusSpec:
-    """Where pretraining text comes from.
-
-    Resolution order: ``files`` (explicit local paths/globs) > ``--data-dir``/HSEARCH_DATA_DIR
-    (``DIR/<local_dir>/``) > the Hugging Face dataset ``dataset``/``config``/``split``.
-    """
-
-    dataset: str = "wikimedia/wikipedia"
-    config: str | None = "20231101.en"
-    split: str = "train"
-    text_field: str = "text"
-    files: list[str] | None = None
-    local_dir: str = "wiki"
-    heldout_fraction: float = 0.05
-    max_documents: int | None = None  # cap on training documents read (None: all)
-    max_tokens: int | None = None  # cap on packed training tokens (None: all)
-    eval_blocks: int = 256  # held-out blocks scored for MLM accuracy
 
 
 @dataclass(frozen=True)
@@ -116,22 +82,30 @@ class PretrainSpec:
 
 
 @dataclass(frozen=True)
-class TaskSpec:
-    """One downstream task. Unset fields take the ``finetune`` defaults / built-in task facts."""
+class TaskSpec(TaskSource):
+    """One downstream task: where its data comes from (the :class:`TaskSource` fields, built-in
+    facts for unset ones) and how it is fine-tuned (unset fields take the ``finetune`` defaults)."""
 
-    dataset: str | None = None
-    config: str | None = None
-    text_field: str | None = None
-    label_field: str | None = None
-    local_dir: str | None = None
-    files: dict[str, str] | None = None  # split -> local file
-    num_labels: int | None = None
     epochs: float | None = None
     batch_size: int | None = None
     lr: float | None = None
     max_length: int | None = None
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskTraining:
+    """How one task is fine-tuned: the ``finetune`` defaults with the task's own settings applied."""
+
+    epochs: float
+    batch_size: int
+    lr: float
+    max_length: int
+    weight_decay: float
+    warmup_ratio: float
+    max_train_examples: int | None
+    max_eval_examples: int | None
 
 
 @dataclass(frozen=True)
@@ -148,6 +122,20 @@ class FinetuneSpec:
     max_length: int = 128
     max_eval_examples: int | None = None
     pooling: Literal["cls", "mean"] = "cls"  # the classifier's input: [CLS] (BERT) or the token mean
+
+    def training(self, name: str) -> TaskTraining:
+        """Task ``name``'s fine-tuning settings: these defaults < the task's own settings."""
+        task = self.tasks[name]
+
+        def pick(key: str, default: Any) -> Any:
+            value = getattr(task, key)
+            return default if value is None else value
+
+        return TaskTraining(epochs=pick("epochs", self.epochs), batch_size=pick("batch_size", self.batch_size),
+                            lr=pick("lr", self.lr), max_length=pick("max_length", self.max_length),
+                            weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio,
+                            max_train_examples=task.max_train_examples,
+                            max_eval_examples=pick("max_eval_examples", self.max_eval_examples))
 
 
 @dataclass(frozen=True)
@@ -372,17 +360,6 @@ def _check(recipe: Recipe, source: str) -> None:
     need(recipe.resources.cpus > 0, "resources.cpus", "must be positive")
 
 
-# Facts about the paper's two tasks; a recipe may override any of them.
-BUILTIN_TASKS: dict[str, dict[str, Any]] = {
-    "emotion": {"dataset": "dair-ai/emotion", "config": None, "text_field": "text",
-                "label_field": "label", "local_dir": "emotion", "num_labels": 6},
-    # AmazonScience/massive (config en-US) is a loading script, which datasets>=4 no longer runs;
-    # SetFit's copy holds the same en-US rows and intent ids as parquet.
-    "massive": {"dataset": "SetFit/amazon_massive_intent_en-US", "config": None, "text_field": "text",
-                "label_field": "label", "local_dir": "massive_en", "num_labels": 60},
-}
-
-
 def _validate(raw: Any, source: str) -> Recipe:
     if not isinstance(raw, dict):
         raise RecipeError(f"{source}: a recipe must be a mapping of sections, got {type(raw).__name__}")
@@ -452,9 +429,15 @@ def load_recipe(path_or_name: str | Path | Recipe, overrides: dict[str, Any] | N
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RecipeError(f"{source}: not valid YAML: {first}") from None
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise RecipeError(f"{source}: not valid YAML{at}: {first}") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{source}: not a UTF-8 text file") from None
     if raw is None:
-        raw = {}
+        # An empty file is not "all defaults" (BERT-base on the whole of Wikipedia).
+        raise RecipeError(f"{source}: the recipe is empty (a recipe is a mapping of sections such as "
+                          f"model, corpus, pretrain; see trials/cpu-small.yaml)")
     if overrides:
         if not isinstance(raw, dict):
             raise RecipeError(f"{source}: a recipe must be a mapping of sections")

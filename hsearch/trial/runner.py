@@ -1,7 +1,8 @@
 """``run_trial``: one layout, one recipe -> pretrain under budget, fine-tune, time, report.
 
-Bad input (recipe, layout, missing data, a budget too small for one step) raises
-:class:`HsearchError` before any training. Once training starts, every failure is returned
+Bad input (recipe, layout, missing or unreadable data, a budget too small for one step, an
+output folder that cannot be written) raises :class:`HsearchError` before any training:
+:func:`~hsearch.trial.checks.preflight` runs first. Once training starts, every failure is returned
 as a ``TrialResult`` with its status and error text, keeping the numbers reached so far.
 """
 
@@ -21,48 +22,17 @@ from hsearch.errors import HsearchError
 from hsearch.layout import Layout, resolve
 from hsearch.trial import result as R
 from hsearch.trial.hardware import hardware_info, pick_device
-from hsearch.trial.recipe import BUILTIN_TASKS, Recipe, RecipeError, load_recipe
+from hsearch.trial.checks import preflight
+from hsearch.trial.recipe import Recipe, load_recipe
 from hsearch.trial.result import TrialResult
 
 log = logging.getLogger("hsearch.trial")
-
-MIN_TIME_BUDGET_S = 1.0  # below this no optimiser step of any recipe fits reliably
-
-
-def _task_options(recipe: Recipe, name: str) -> dict[str, Any]:
-    """Built-in facts < finetune defaults < the task's own settings."""
-    ft = recipe.finetune
-    spec = ft.tasks[name]
-    opts: dict[str, Any] = {"epochs": ft.epochs, "batch_size": ft.batch_size, "lr": ft.lr,
-                            "max_length": ft.max_length, "weight_decay": ft.weight_decay,
-                            "warmup_ratio": ft.warmup_ratio, "max_eval_examples": ft.max_eval_examples,
-                            "max_train_examples": None}
-    if name in BUILTIN_TASKS:
-        opts.update(BUILTIN_TASKS[name], builtin=True)
-    for key, value in vars(spec).items():
-        if value is not None:
-            opts[key] = value
-    return opts
-
 
 def _precision(recipe: Recipe, device: torch.device) -> tuple[str, torch.dtype | None]:
     wanted = recipe.pretrain.precision
     if wanted == "auto":
         wanted = "bf16" if device.type == "cuda" else "fp32"
     return wanted, (torch.bfloat16 if wanted == "bf16" else None)
-
-
-def _check_budget(recipe: Recipe) -> None:
-    p = recipe.pretrain
-    b = p.budget
-    per_step = p.batch_size * p.grad_accumulation * p.seq_len
-    if b.kind == "tokens" and b.amount < per_step:
-        raise RecipeError(f"{recipe.path}: pretrain.budget {b.text!r} is too small to take one step "
-                          f"(one step = batch {p.batch_size} x accumulation {p.grad_accumulation} x seq_len "
-                          f"{p.seq_len} = {per_step} tokens)")
-    if b.kind == "time" and b.amount < MIN_TIME_BUDGET_S:
-        raise RecipeError(f"{recipe.path}: pretrain.budget {b.text!r} is too small to take one step "
-                          f"(time budgets start at {MIN_TIME_BUDGET_S:g}s)")
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -93,7 +63,7 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     if seed is not None:
         overrides["pretrain.seed"] = int(seed)
     recipe = load_recipe(recipe, overrides or None)
-    _check_budget(recipe)
+    preflight(recipe, data_dir=data_dir, out_dir=out_dir)
     if isinstance(layout, Layout):
         lay, preset_opts = layout, {}
     else:
@@ -107,8 +77,8 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     # ---- inputs first: every data problem surfaces before training
     ft = recipe.finetune
     progress({"phase": "data", "message": "loading tasks"})
-    tasks = {name: load_task(name, _task_options(recipe, name), ["train", ft.score_split, ft.report_split], data_dir)
-             for name in ft.tasks}
+    tasks = {name: load_task(name, spec, ["train", ft.score_split, ft.report_split], data_dir)
+             for name, spec in ft.tasks.items()}
     progress({"phase": "data", "message": "preparing corpus"})
     corpus = prepare_corpus(recipe.corpus, recipe.tokenizer, p.seq_len, data_dir=data_dir,
                             log=lambda msg: progress({"phase": "data", "message": msg}))
@@ -143,7 +113,7 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
         result.params = sum(t.numel() for t in model.parameters())
         progress({"phase": "pretrain", "step": 0, "budget_fraction": 0.0, "params": result.params,
                   "cache_hit": corpus.cache_hit, "data_prep_seconds": corpus.prep_seconds})
-        model = pretrain(model, corpus.train, tokenizer, p, p.budget, device=dev, autocast_dtype=autocast_dtype,
+        model = pretrain(model, corpus.train, tokenizer, p, device=dev, autocast_dtype=autocast_dtype,
                          stats=stats, progress=progress, should_stop=should_stop)
         progress({"phase": "eval"})
         result.mlm_accuracy, result.mlm_loss = evaluate_mlm(
@@ -156,9 +126,8 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
             result.checkpoint_dir = str(ckpt)
         t_ft = time.perf_counter()
         for name, task in tasks.items():
-            opts = _task_options(recipe, name)
             result.tasks[name] = finetune_task(
-                model.bert, config, tokenizer, task, opts, score_split=ft.score_split, report_split=ft.report_split,
+                model.bert, config, tokenizer, task, ft.training(name), score_split=ft.score_split, report_split=ft.report_split,
                 seeds=[p.seed + i for i in range(ft.seeds)], device=dev, autocast_dtype=autocast_dtype,
                 progress=progress, should_stop=should_stop)
         result.finetune_seconds = time.perf_counter() - t_ft
