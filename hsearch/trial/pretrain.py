@@ -75,9 +75,12 @@ def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: P
     if spec.compile:
         runner = torch.compile(engine.model)
 
+    def masked(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return mask_tokens(ids, rate=spec.mask_rate, mask_id=tokenizer.mask_token_id,
+                           vocab_size=vocab, special_ids=specials, generator=mask_gen)
+
     def micro_loss(ids: torch.Tensor) -> torch.Tensor:
-        inputs, labels = mask_tokens(ids, rate=spec.mask_rate, mask_id=tokenizer.mask_token_id,
-                                     vocab_size=vocab, special_ids=specials, generator=mask_gen)
+        inputs, labels = masked(ids)
         inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_autocast):
             if spec.sparse_mlm_head:
@@ -90,8 +93,11 @@ def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: P
         model.train()
         # One throw-away forward/backward outside the budget clock: it pays torch.compile's
         # compilation (or, eager, the allocator/kernel first-call cost) the same way for every trial.
-        # (Not under DeepSpeed: its ZeRO gradient hooks expect every backward to be followed by a step.)
-        if spec.engine == "torch":
+        # (Not under DeepSpeed: its ZeRO gradient hooks expect every backward to be followed by a step.
+        # It still draws the warm-up batch and its masks, so both engines train on the same data.)
+        if spec.engine != "torch":
+            masked(next(batches))
+        else:
             t0 = time.perf_counter()
             progress({"phase": "compile" if spec.compile else "warm-up"})
             warm = micro_loss(next(batches))
