@@ -4,7 +4,7 @@ For every sequence length, each layout is prepared along its inference path (``a
 default: the path the trials' latency objective uses) and timed *interleaved* with the
 reference ``BertModel`` (fp32, eager, its default SDPA attention): run i of every model
 happens back to back, so load drift on a shared machine hits all of them alike and the
-ratio stays meaningful. Timing is the shared code of :mod:`hsearch.trial.latency`.
+ratio stays meaningful. Timing is the one timing loop, :func:`hsearch.model.inference.time_forwards`.
 """
 
 from __future__ import annotations
