@@ -1,11 +1,13 @@
 """hsearch: search the attention layout of BERT-style encoders under a compute budget.
 
-Importing the package registers the hybrid model family with the ``transformers`` Auto
-classes, so exported models load with ``AutoModelForMaskedLM.from_pretrained`` without
-``trust_remote_code``.
+``import hsearch`` is light (no torch), so the command line starts fast. The model family
+lives in :mod:`hsearch.model`; importing it registers the classes with the
+``transformers`` Auto classes, so exported models load with
+``AutoModelForMaskedLM.from_pretrained`` without ``trust_remote_code``::
+
+    import hsearch.model  # registers model_type "hybrid-bert"
 """
 
-from hsearch import model  # noqa: F401  (registers the Auto classes)
 from hsearch.errors import HsearchError
 from hsearch.layout import PRESETS, Layout, LayoutError, resolve
 

@@ -26,12 +26,22 @@ class BudgetError(HsearchError, ValueError):
 _HELP = "e.g. 90s, 30m, 1.5h, 1d, 1h30m (time), 200M or 200M tokens (tokens), 5000 steps"
 
 
-def parse_duration(text: str | float | int) -> float:
-    """Seconds in a duration string such as ``1h30m``; a bare number is seconds."""
+def parse_duration(text: str | float | int, *, strict_case: bool = False) -> float:
+    """Seconds in a duration string such as ``1h30m``; a bare number is seconds.
+
+    ``strict_case``: refuse upper-case units, where ``200M`` would otherwise read as minutes
+    but means 200 million tokens in a pretraining budget.
+    """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         seconds = float(text)
     else:
-        s = str(text).strip().lower().replace(" ", "")
+        raw = str(text).strip().replace(" ", "")
+        if strict_case and (upper := re.search(r"[A-Z]", raw)):
+            raise BudgetError(
+                f"{upper.group()!r} is not a time unit (a duration uses s, m, h, d: e.g. 90s, 30m, 24h); "
+                "token and step budgets (200M, 5000 steps) belong to a recipe's pretrain.budget"
+            )
+        s = raw.lower()
         if re.fullmatch(r"\d+(?:\.\d+)?", s):
             seconds = float(s)
         else:
@@ -79,7 +89,9 @@ def parse_budget(text: str | int | float) -> Budget:
         return Budget("tokens", tokens, raw)
     try:
         return Budget("time", parse_duration(raw), raw)
-    except BudgetError:
+    except BudgetError as exc:
+        if "must be positive" in str(exc):
+            raise BudgetError(f"budget {text!r} must be positive") from None
         raise BudgetError(f"cannot parse budget {text!r} ({_HELP})") from None
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from hsearch.net import free_port  # noqa: F401  (re-exported to the search tests)
 
 # A whole trial in a few seconds on one core: tiny width, small fine-tuning sets,
 # three latency runs, 1 s of pretraining. Layouts keep their 12 layers.
@@ -53,12 +54,6 @@ def write_recipe(path: Path, name: str, **extra) -> Path:
 @pytest.fixture(scope="session")
 def tiny_recipe(tmp_path_factory) -> Path:
     return write_recipe(tmp_path_factory.mktemp("recipes") / "tiny.yaml", "tiny")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_nodes(address: str, count: int, timeout: float = 240) -> None:

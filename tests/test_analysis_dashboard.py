@@ -16,16 +16,11 @@ from analysis_study import SAMPLED
 from PIL import Image
 
 from hsearch.cli import main
+from hsearch.net import free_port
 
 pytest_plugins = ["analysis_study"]  # the session-scoped tiny_study fixture, run once
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str):
@@ -35,7 +30,7 @@ def _get(url: str):
 
 @pytest.fixture()
 def dashboard(tiny_study):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hsearch.cli", "dashboard", "--storage", tiny_study.storage,
          "--study", tiny_study.name, "--port", str(port)],

@@ -19,7 +19,7 @@ COMPARE = textwrap.dedent(
     """
     import json, sys
     import torch
-    import hsearch  # registers hybrid-bert with the Auto classes
+    import hsearch.model  # registers hybrid-bert with the Auto classes
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
     exported, checkpoint = sys.argv[1], sys.argv[2]
@@ -90,8 +90,12 @@ def test_export_loads_in_a_fresh_process_with_the_same_outputs(tiny_study, tmp_p
     rc = main(args)
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "--force" in err
+    (out / "notes.txt").write_text("the user's, beside the export")
     assert main([*args, "--force"]) == 0
     capsys.readouterr()
+    assert (out / "notes.txt").read_text() == "the user's, beside the export"  # not hsearch's: kept
+    written = json.loads((out / "export.json").read_text())["files"]
+    assert "notes.txt" not in written and {"config.json", "model.safetensors", "seeds.yaml"} <= set(written)
 
 
 def test_export_pareto_and_best_under_latency(tiny_study, tmp_path, capsys):

@@ -1,7 +1,8 @@
-"""`hsearch report`: every file written, images real, report.md links them, reruns replace only the folder."""
+"""`hsearch report`: every file written, images real, report.md links them, reruns replace only its own files."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import optuna
@@ -58,11 +59,19 @@ def test_report_writes_all_files(tiny_study, tmp_path, capsys):
         assert f"`{seed}` (trial #{tiny_study.numbers[seed]})" in md
     assert "importance for mean_accuracy" in md and "importance for latency_ms" in md
 
-    # rerun: the folder is replaced, its sibling untouched
-    (out / "stale.txt").write_text("from an older report")
-    assert main(["report", "--storage", tiny_study.storage, "--study", tiny_study.name, "--out", str(out)]) == 0
+    marker = json.loads((out / "report.json").read_text())
+    assert marker["study"] == tiny_study.name and set(marker["files"]) == {*PNGS, "pareto.html", "report.md", "report.json"}
+
+    # rerun: refused without --force; with it, the report's files are replaced and nothing else
+    (out / "notes.txt").write_text("the user's notes beside the report")
+    (out / "report.md").write_text("an older report")
+    args = ["report", "--storage", tiny_study.storage, "--study", tiny_study.name, "--out", str(out)]
+    assert main(args) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0
     capsys.readouterr()
-    assert not (out / "stale.txt").exists() and (out / "report.md").is_file()
+    assert (out / "notes.txt").read_text() == "the user's notes beside the report"
+    assert (out / "report.md").read_text() != "an older report" and "Reference point" in (out / "report.md").read_text()
     assert keep.read_text() == "not the report's"
     assert sorted(p.name for p in out.parent.iterdir()) == ["other.txt", "tiny"]
 
@@ -108,8 +117,25 @@ def test_report_bad_inputs_are_one_line_errors(tiny_study, tmp_path, capsys):
     (foreign / "notes.txt").write_text("mine")
     rc = main(["report", "--storage", tiny_study.storage, "--out", str(foreign)])
     err = capsys.readouterr().err
-    assert rc == 2 and len(err.strip().splitlines()) == 1 and "not written by hsearch" in err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "hsearch did not write it" in err
     assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_report_never_touches_a_folder_it_did_not_write(tiny_study, tmp_path, capsys):
+    """A hand-made folder that happens to hold a report.md is refused, with --force too."""
+    own = tmp_path / "mine"
+    (own / "sub").mkdir(parents=True)
+    files = {"report.md": "# my own notes\n", "precious.txt": "irreplaceable", "sub/data.csv": "a,b\n1,2\n"}
+    for name, text in files.items():
+        (own / name).write_text(text)
+    for extra in ([], ["--force"]):
+        rc = main(["report", "--storage", tiny_study.storage, "--out", str(own), *extra])
+        err = capsys.readouterr().err
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and "holds no report.json" in err
+    assert {str(p.relative_to(own)) for p in own.rglob("*") if p.is_file()} == set(files)
+    for name, text in files.items():
+        assert (own / name).read_text() == text
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no scratch folder left behind
     rc = main(["report", "--storage", tiny_study.storage, "--study", "missing", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert rc == 2 and "'missing' not found" in err and not (tmp_path / "r").exists()

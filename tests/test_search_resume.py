@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -54,22 +55,28 @@ def test_sigkill_then_rerun_retries_stale_trial_once(repo_root, ray_cluster, sha
     killed = {t.number for t in _trials(url) if t.state == TrialState.RUNNING}
     assert killed, "the killed driver left no trial RUNNING"
     snapshot = {t.number: t.values for t in _trials(url) if t.state == TrialState.COMPLETE}
-    time.sleep(5)  # > 2 x heartbeat: the killed driver's trials are now stale
+    before = {t.number for t in _trials(url)}
 
+    # At once, without waiting out the heartbeat: the new driver sees the old one is gone.
     second = run_cli(args, cwd=tmp_path, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "left running by a lost driver" in second.stderr
 
     trials = _trials(url)
     by_number = {t.number: t for t in trials}
+    started_now = [t for t in trials if t.number not in before and t.user_attrs.get("dispatched")]
+    first_sampled = min((t.datetime_start for t in started_now if t.user_attrs["origin"] == "sampler"), default=None)
     for n in killed:
-        assert by_number[n].state == TrialState.FAIL and "outcome" not in by_number[n].user_attrs
+        assert by_number[n].state == TrialState.FAIL and by_number[n].user_attrs["outcome"] == "stale"
+        assert "driver lost: process" in by_number[n].user_attrs["reason"]
         retries = [t for t in trials if t.user_attrs.get("retry_of") == n]
         assert len(retries) == 1, f"trial {n} retried {len(retries)} times"
         retry = retries[0]
         assert retry.state == TrialState.COMPLETE and retry.params == by_number[n].params
         assert retry.user_attrs["origin"] == f"retry:{n}"
         assert retry.user_attrs["layout"] == by_number[n].user_attrs["layout"]
+        # The retry ran before the sampler was asked for anything new.
+        assert first_sampled is None or retry.datetime_start <= first_sampled
     # No completed trial lost or changed.
     for n, values in snapshot.items():
         assert by_number[n].state == TrialState.COMPLETE and by_number[n].values == values
@@ -83,4 +90,11 @@ def test_sigkill_then_rerun_retries_stale_trial_once(repo_root, ray_cluster, sha
 
     capsys.readouterr()
     assert main(["status", "--storage", url]) == 0
-    assert "driver lost (no heartbeat), retried as #" in capsys.readouterr().out
+    assert "retried as #" in capsys.readouterr().out
+    # pareto shows each seed by its completed evaluation, a retry's where the first was lost.
+    assert main(["pareto", "--storage", url, "--format", "json"]) == 0
+    shown = {r["trial"] for r in json.loads(capsys.readouterr().out)["seeds"]}
+    for n in killed:
+        (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == n]
+        assert retry.user_attrs["seed_label"] == by_number[n].user_attrs["seed_label"]
+        assert retry.number in shown and n not in shown

@@ -78,18 +78,21 @@ def test_run_seeds_first_then_sampler_and_status(repo_root, tiny_recipe, ray_clu
     assert "complete 6" in out and "*" in out and "CPU-h" in out
 
 
-def test_trial_that_raises_and_trial_that_diverges(repo_root, ray_cluster, shared_data, tmp_path):
+def test_missing_data_is_refused_before_work_and_a_run_with_no_result_exits_1(
+        repo_root, ray_cluster, shared_data, tmp_path, capsys):
     space = repo_root / "search_spaces" / "hbert.yaml"
     db = tmp_path / "f.db"
+    # Data a trial would refuse: the driver refuses it first, and writes nothing.
     bad_data = write_recipe(tmp_path / "nodata.yaml", "nodata", **{"corpus.local_dir": "no-such-corpus"})
+    assert main(_run_args(space, bad_data, db, ray_cluster, shared_data, tmp_path, "--max-trials", "1")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-corpus" in err[0], err
+    assert not db.exists() and not (tmp_path / "art").exists()
+    # A layout whose training diverges: recorded, and the run says it produced no result.
     diverge = write_recipe(tmp_path / "diverge.yaml", "diverge", **{"pretrain.lr": 1.0e6})
-    for recipe in (bad_data, diverge):
-        assert main(_run_args(space, recipe, db, ray_cluster, shared_data, tmp_path, "--max-trials", "1")) == 0
+    assert main(_run_args(space, diverge, db, ray_cluster, shared_data, tmp_path, "--max-trials", "1")) == 1
+    assert "no trial completed" in capsys.readouterr().out
     dispatched = lambda name: [t for t in _study(db, name).get_trials() if t.user_attrs.get("dispatched")]  # noqa: E731
-    raised = dispatched("hbert-nodata")
-    assert [t.state for t in raised] == [TrialState.FAIL]
-    assert raised[0].user_attrs["outcome"] == "error"
-    assert "no-such-corpus" in raised[0].user_attrs["reason"] and "raised" in raised[0].user_attrs["reason"]
     diverged = dispatched("hbert-diverge")
     assert [t.state for t in diverged] == [TrialState.PRUNED]
     for t in diverged:
@@ -127,7 +130,7 @@ def test_deadline_cancels_a_running_trial(repo_root, ray_cluster, shared_data, t
     db = tmp_path / "c.db"
     t0 = time.time()
     assert main(_run_args(repo_root / "search_spaces" / "hbert.yaml", long, db, ray_cluster, shared_data,
-                          tmp_path, "--budget", "10s", "--trial-overhead", "1", "--max-trials", "1")) == 0
+                          tmp_path, "--budget", "10s", "--trial-overhead", "1", "--max-trials", "1")) == 1
     assert time.time() - t0 < 10 + 10 + 8 + 30
     trials = _study(db, "hbert-long").get_trials()
     (t,) = [t for t in trials if t.user_attrs.get("dispatched")]
@@ -143,7 +146,9 @@ def test_bad_inputs_one_line_error_study_untouched(repo_root, tiny_recipe, share
     db = tmp_path / "u.db"
     storage = f"sqlite:///{db}"
     study = optuna.create_study(storage=storage, study_name="hbert-tiny", directions=["maximize", "minimize"])
-    study.set_user_attr("objective", "mean")
+    hbert = str(repo_root / "search_spaces" / "hbert.yaml")
+    for key, value in {"objective": "mean", "space": "hbert", "space_file": hbert, "recipe": "tiny"}.items():
+        study.set_user_attr(key, value)
     study.add_trial(optuna.create_trial(values=[0.5, 2.0], user_attrs={"layout": "SSSSSSSSSSSS:post"}))
     before = [(t.number, t.state, t.values, t.user_attrs) for t in study.get_trials()], dict(study.user_attrs)
 
@@ -154,7 +159,10 @@ def test_bad_inputs_one_line_error_study_untouched(repo_root, tiny_recipe, share
     no_seed = tmp_path / "seed.yaml"
     no_seed.write_text("name: s\nnum_layers: 12\nkind: {choices: [S, A]}\nnorm: {choices: [sub], per_layer: false}\n"
                        "seeds: [bert-base]\n")
-    hbert = str(repo_root / "search_spaces" / "hbert.yaml")
+    extended = str(repo_root / "search_spaces" / "extended.yaml")
+    other_recipe = write_recipe(tmp_path / "other.yaml", "other")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
     dead = f"127.0.0.1:{free_port()}"
     cases = [
         (["--space", str(bad_yaml)], [str(bad_yaml), "not valid YAML"]),
@@ -164,10 +172,21 @@ def test_bad_inputs_one_line_error_study_untouched(repo_root, tiny_recipe, share
         (["--space", hbert, "--storage", f"postgresql+psycopg://u:secret@127.0.0.1:{free_port()}/x"],
          ["cannot open storage", "u:***@"]),
         (["--space", hbert, "--address", dead], [f"--address {dead}", "no Ray cluster"]),
-        (["--space", hbert, "--objective", "mlm"], ["optimises objective 'mean', not 'mlm'"]),
+        (["--space", hbert, "--objective", "mlm"], ["made with objective 'mean', not 'mlm'"]),
+        (["--space", extended, "--study", "hbert-tiny"], ["made with space 'hbert'", f"--space {hbert}"]),
+        (["--space", hbert, "--recipe", str(other_recipe), "--study", "hbert-tiny"],
+         ["made with recipe 'tiny', not 'other'"]),
+        (["--space", hbert, "--budget", "200M"], ["--budget 200M", "'M' is not a time unit"]),
+        (["--space", hbert, "--budget", "0s"], ["must be positive"]),
+        (["--space", hbert, "--budget", "5s"], ["--budget 5s: shorter than one trial of recipe tiny"]),
+        (["--space", hbert, "--set", "pretrain.budget=1K"], ["pretrain.budget", "too small to take one step"]),
+        (["--space", hbert, "--artifacts", str(a_file)], [f"--artifacts {a_file}", "not a folder"]),
+        (["--space", hbert, "--storage", "mysql://u:secret@127.0.0.1/x"], ["driver for 'mysql'", "PyMySQL"]),
     ]
     for extra, expected in cases:
-        args = ["run", "--recipe", str(tiny_recipe), "--data-dir", str(shared_data), *extra]
+        args = ["run", "--data-dir", str(shared_data), *extra]
+        if "--recipe" not in extra:
+            args += ["--recipe", str(tiny_recipe)]
         if "--storage" not in extra:
             args += ["--storage", storage]
         capsys.readouterr()
@@ -177,6 +196,11 @@ def test_bad_inputs_one_line_error_study_untouched(repo_root, tiny_recipe, share
         for text in expected:
             assert text in err[0], (text, err[0])
         assert "secret" not in err[0]
+    # A run that fails at the Ray step leaves no new SQLite file behind.
+    fresh = tmp_path / "fresh.db"
+    assert main(["run", "--recipe", str(tiny_recipe), "--data-dir", str(shared_data), "--space", hbert,
+                 "--storage", str(fresh), "--address", dead]) == 2
+    assert "no Ray cluster" in capsys.readouterr().err and not fresh.exists()
     # status only reads: a mistyped SQLite path is refused, not created empty.
     typo = tmp_path / "typo.db"
     assert main(["status", "--storage", str(typo)]) == 2

@@ -14,6 +14,7 @@ from hsearch.search.study import (
     StudyError,
     duplicate_of,
     enqueue_seeds,
+    load_existing_study,
     make_sampler,
     make_storage,
     open_study,
@@ -74,7 +75,7 @@ def test_outcomes_map_to_states_and_attrs(storage_url):
     assert json.loads(study.user_attrs["cost_ledger"]) == ledger
 
     # Reopening for another objective would mix meanings: refused.
-    with pytest.raises(StudyError, match="optimises objective 'mean', not 'mlm'"):
+    with pytest.raises(StudyError, match="made with objective 'mean', not 'mlm'"):
         open_study(storage_url, "s", objective="mlm")
 
 
@@ -94,11 +95,46 @@ def test_seeds_are_queued_once_and_duplicates_found(storage_url, repo_root):
     assert duplicate_of(trials, 1, "AAAAAAAAAAAA:post", "h") is None
 
 
+def test_a_seed_that_failed_for_no_fault_of_its_layout_is_queued_again(storage_url, repo_root):
+    space = load_space(repo_root / "search_spaces" / "hbert.yaml")
+    study = open_study(storage_url, "s")
+    attrs = lambda s: {"layout": str(s.layout), "recipe_hash": "h"}  # noqa: E731
+    enqueue_seeds(study, space.seeds, attrs)
+    verdicts = {  # seed -> what became of its one attempt
+        "bert-base": ("error", "raised FileNotFoundError: data/emotion/train.jsonl"),  # input, not the layout
+        "addbert": ("diverged", None),  # the layout's own verdict
+        "hbert-v1": ("oom", "oom: CUDA out of memory"),  # the layout's memory
+        "hbert-v2": None,  # completes
+    }
+    for label, verdict in verdicts.items():
+        t = study.ask()
+        space.suggest(t)
+        assert t.user_attrs["seed_label"] == label
+        if verdict is None:
+            record_result(study, t, _complete(t.user_attrs["layout"], 0.5, 3.0), "mean")
+        elif verdict[0] == "diverged":
+            record_result(study, t, _result("diverged", t.user_attrs["layout"], error="loss NaN"), "mean")
+        else:
+            record_failure(study, t, verdict[0], verdict[1])
+    # Only the seed whose failure was not its layout's runs again, and only up to 3 attempts.
+    assert enqueue_seeds(study, space.seeds, attrs) == ["bert-base"]
+    assert enqueue_seeds(study, space.seeds, attrs) == []  # queued now: not twice
+    for _ in range(2):
+        t = study.ask()
+        space.suggest(t)
+        assert t.user_attrs["seed_label"] == "bert-base"
+        record_failure(study, t, "error", "worker died")
+        enqueue_seeds(study, space.seeds, attrs)
+    assert [t.user_attrs.get("seed_label") for t in study.get_trials()].count("bert-base") == 3
+    assert enqueue_seeds(study, space.seeds, attrs) == []
+
+
 def test_stale_trial_failed_and_retried_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'hb.db'}"
     storage = make_storage(url, heartbeat_interval=1, grace_period=1)
     study = open_study(storage, "s")
-    study.enqueue_trial({"x": "a"}, user_attrs={"origin": "seed:x", "layout": "SA:sub", "recipe_hash": "h"})
+    study.enqueue_trial({"x": "a"}, user_attrs={"origin": "seed:x", "seed_label": "x", "layout": "SA:sub",
+                                                "recipe_hash": "h"})
     t = study.ask()
     t.suggest_categorical("x", ["a", "b"])
     storage.record_heartbeat(t._trial_id)
@@ -109,6 +145,7 @@ def test_stale_trial_failed_and_retried_once(tmp_path):
     retry = trials[1]
     assert retry.state == TrialState.WAITING and retry.params == {"x": "a"}
     assert retry.user_attrs["retry_of"] == 0 and retry.user_attrs["origin"] == "retry:0"
+    assert retry.user_attrs["seed_label"] == "x"  # still known as the seed's evaluation
     # The retry goes stale too: it is not retried a second time.
     t2 = study.ask()
     t2.suggest_categorical("x", ["a", "b"])
@@ -122,7 +159,13 @@ def test_stale_trial_failed_and_retried_once(tmp_path):
 def test_storage_and_sampler_errors(tmp_path):
     with pytest.raises(StudyError, match="cannot open storage"):
         make_storage(f"sqlite:///{tmp_path}/no/such/dir/x.db")
+    with pytest.raises(StudyError, match="database driver for 'mysql' is not installed.*PyMySQL"):
+        make_storage("mysql://u:p@127.0.0.1/x")
     with pytest.raises(StudyError, match="allowed: tpe, nsga2, gp, random"):
         make_sampler("cmaes", None)
-    with pytest.raises(StudyError, match="no study named 'x'"):
-        open_study(f"sqlite:///{tmp_path / 'e.db'}", "x", create=False)
+    open_study(f"sqlite:///{tmp_path / 'e.db'}", "y")
+    with pytest.raises(StudyError, match="--study 'x' not found .* \\(studies: y\\)"):
+        load_existing_study(f"sqlite:///{tmp_path / 'e.db'}", "x")
+    with pytest.raises(StudyError, match="SQLite file .*missing.db not found"):
+        load_existing_study(str(tmp_path / "missing.db"), None)
+    assert not (tmp_path / "missing.db").exists()

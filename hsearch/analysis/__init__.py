@@ -1,7 +1,7 @@
 """Reading a study back: Pareto front, hypervolume, per-layer importance, report, export, dashboard."""
 
 from hsearch.analysis.pareto import ParetoResult, dominates, non_dominated, pareto, render
-from hsearch.analysis.study import TrialRecord, load_study, records, storage_url
+from hsearch.analysis.study import TrialRecord, load_study, records
 
 __all__ = [
     "ParetoResult",
@@ -12,5 +12,4 @@ __all__ = [
     "pareto",
     "records",
     "render",
-    "storage_url",
 ]

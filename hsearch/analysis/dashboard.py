@@ -7,12 +7,14 @@ socket is bound (and a port clash reported) before the URL is printed.
 from __future__ import annotations
 
 import errno
+import ipaddress
+import socket
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
-from typing import Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from hsearch.analysis.study import load_study, storage_url
+from hsearch.analysis.study import load_study
+from hsearch.search.study import existing_storage_url
 from hsearch.errors import HsearchError
 
 
@@ -40,12 +42,21 @@ class Dashboard:
         self.server.shutdown()
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) binds this machine only."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False  # not resolvable: binding will fail with its own message
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos)
+
+
 def start(storage: str | None, *, host: str = "127.0.0.1", port: int = 8080, study_name: str | None = None,
           artifact_dir: str | None = None) -> Dashboard:
     """Bind the dashboard; the returned object serves when ``serve_forever`` is called."""
     from optuna_dashboard import wsgi
 
-    url = storage_url(storage)
+    url = existing_storage_url(storage)
     path = "/dashboard/"
     if study_name is not None:  # also checks the study exists and names the alternatives
         study = load_study(url, study_name)
@@ -66,10 +77,3 @@ def start(storage: str | None, *, host: str = "127.0.0.1", port: int = 8080, stu
     bound = server.server_address[1]
     shown = f"[{host}]" if ":" in host else host
     return Dashboard(server, f"http://{shown}:{bound}{path}")
-
-
-def run(storage: str | None, *, host: str, port: int, study_name: str | None = None,
-        artifact_dir: str | None = None, announce: Callable[[str], None] = print) -> None:
-    board = start(storage, host=host, port=port, study_name=study_name, artifact_dir=artifact_dir)
-    announce(board.url)
-    board.serve_forever()

@@ -19,14 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from hsearch.analysis.folders import check_target, staged_folder
+from hsearch.analysis.folders import check_target, staged_folder, write_marker
 from hsearch.analysis.pareto import pareto
 from hsearch.analysis.study import Objective, TrialRecord, load_study, objectives, records, study_info
+from hsearch import defaults
 from hsearch.errors import HsearchError
 from hsearch.layout import Layout
 
 MARKER = "export.json"
-DEFAULT_ARTIFACTS = "hsearch-artifacts"
 
 
 @dataclass
@@ -87,7 +87,7 @@ def find_checkpoint(rec: TrialRecord, study_name: str, artifacts: str | os.PathL
     if rec.attrs.get("artifacts_dir"):  # the search's trial folder
         candidates.append(Path(rec.attrs["artifacts_dir"]) / "checkpoint")
     # The layout `hsearch run --artifacts DIR` writes: DIR/<study>/trial-<n>/.
-    candidates.append(Path(artifacts or DEFAULT_ARTIFACTS) / study_name / f"trial-{rec.number}" / "checkpoint")
+    candidates.append(Path(artifacts or defaults.ARTIFACTS) / study_name / f"trial-{rec.number}" / "checkpoint")
     for c in candidates:
         if (c / "config.json").is_file():
             return c
@@ -106,7 +106,7 @@ def export(storage: str | None, study_name: str | None, out: str | Path, *, tria
     if missing:
         raise HsearchError(
             f"export: trial(s) {', '.join(f'#{n}' for n in missing)} kept no checkpoint (no checkpoint_dir "
-            f"attr and nothing under {Path(artifacts or DEFAULT_ARTIFACTS) / study.study_name}/trial-N/checkpoint); "
+            f"attr and nothing under {Path(artifacts or defaults.ARTIFACTS) / study.study_name}/trial-N/checkpoint); "
             "rerun the search with a recipe that keeps checkpoints, or pass --artifacts"
         )
     objs = objectives(study)
@@ -134,12 +134,12 @@ def export(storage: str | None, study_name: str | None, out: str | Path, *, tria
                 for e in done
             ],
         }
-        (tmp / MARKER).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        write_marker(tmp, MARKER, manifest)
     return done
 
 
 def _write_model(rec: TrialRecord, checkpoint: Path, folder: Path) -> None:
-    import hsearch  # noqa: F401  (registers the Auto classes)
+    import hsearch.model  # noqa: F401  (registers the Auto classes)
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -192,7 +192,7 @@ layouts) in study `{study_name}` (trial #{rec.number}, origin `{rec.origin or 'u
 (S = full self-attention, A = additive/Fastformer, L = local window).
 
 ```python
-import hsearch  # registers the hybrid-bert model type with the Auto classes
+import hsearch.model  # registers the hybrid-bert model type with the Auto classes
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 model = AutoModelForMaskedLM.from_pretrained({json.dumps(where)})
 tokenizer = AutoTokenizer.from_pretrained({json.dumps(where)})

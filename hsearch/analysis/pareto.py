@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from hsearch import front
 from hsearch.analysis.study import Objective, TrialRecord, objectives, records
 from hsearch.errors import HsearchError
 
@@ -16,19 +17,13 @@ FORMATS = ("table", "json", "csv")
 
 def dominates(a: Sequence[float], b: Sequence[float], objs: Sequence[Objective]) -> bool:
     """a is at least as good as b on every objective and strictly better on one."""
-    strictly = False
-    for x, y, o in zip(a, b, objs):
-        if o.better(y, x):
-            return False
-        if o.better(x, y):
-            strictly = True
-    return strictly
+    return front.dominates(a, b, [o.maximize for o in objs])
 
 
 def non_dominated(recs: Sequence[TrialRecord], objs: Sequence[Objective]) -> list[TrialRecord]:
     """Complete trials no other complete trial dominates (equal points all stay)."""
     done = [r for r in recs if r.complete]
-    return [r for r in done if not any(dominates(o.values, r.values, objs) for o in done if o is not r)]
+    return [done[i] for i in front.front_indices([r.values for r in done], [o.maximize for o in objs])]
 
 
 @dataclass
@@ -47,20 +42,32 @@ class ParetoResult:
 def pareto(study) -> ParetoResult:
     objs = objectives(study)
     recs = records(study)
-    front = non_dominated(recs, objs)
+    best = non_dominated(recs, objs)
     first = objs[0]
-    front.sort(key=lambda r: (-r.values[0] if first.maximize else r.values[0], r.number))
+    best.sort(key=lambda r: (-r.values[0] if first.maximize else r.values[0], r.number))
     seeds = []
-    for r in recs:
-        if r.seed_preset is None:
-            continue
-        doms = [f for f in front if r.complete and dominates(f.values, r.values, objs)]
+    for r in seed_evaluations(recs):
+        doms = [f for f in best if r.complete and dominates(f.values, r.values, objs)]
         seeds.append((r, doms))
-    return ParetoResult(study.study_name, objs, front, seeds, recs)
+    return ParetoResult(study.study_name, objs, best, seeds, recs)
+
+
+def seed_evaluations(recs: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """One trial per seed layout: its complete evaluation (the latest, if several), else its
+    latest attempt; a seed retried after a lost or cancelled attempt shows the retry's result."""
+    by_seed: dict[str, TrialRecord] = {}
+    for r in sorted(recs, key=lambda r: r.number):
+        label = r.seed_preset
+        if label is None:
+            continue
+        held = by_seed.get(label)
+        if held is None or r.complete or not held.complete:
+            by_seed[label] = r
+    return sorted(by_seed.values(), key=lambda r: r.number)
 
 
 def row(rec: TrialRecord, objs: Sequence[Objective]) -> dict[str, Any]:
-    """A flat row: everything the issue asks to show per trial."""
+    """A flat row: the objectives, scores, latency and cost of one trial."""
     a = rec.attrs
     out: dict[str, Any] = {"trial": rec.number, "layout": rec.layout, "state": rec.state}
     for i, o in enumerate(objs):

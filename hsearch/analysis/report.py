@@ -13,12 +13,12 @@ from hsearch.analysis import hypervolume as hv
 from hsearch.analysis import plots
 from hsearch.analysis.importance import Importances, layer_effects, param_importances
 from hsearch.analysis.pareto import ParetoResult, pareto, render_table, to_rows
-from hsearch.analysis.folders import staged_folder
+from hsearch.analysis.folders import staged_folder, write_marker
 from hsearch.analysis.study import TrialRecord, load_study, study_info
 from hsearch.errors import HsearchError
 
-FILES = ("report.md", "pareto.png", "pareto.html", "hypervolume.png", "layers.png")
-MARKER = "report.md"
+MARKER = "report.json"  # the report's summary, and what marks the folder as hsearch's
+FILES = ("report.md", "pareto.png", "pareto.html", "hypervolume.png", "layers.png", MARKER)
 
 
 @dataclass
@@ -32,8 +32,8 @@ class ReportSummary:
     files: tuple[str, ...] = FILES
 
 
-def write_report(storage: str | None, study_name: str | None, out: str | Path, *, force: bool = True) -> ReportSummary:
-    """Write the report folder. Re-running replaces that folder only (and only if it is a report)."""
+def write_report(storage: str | None, study_name: str | None, out: str | Path, *, force: bool = False) -> ReportSummary:
+    """Write the report folder: a new or empty one, or (``force``) one an earlier report wrote."""
     study = load_study(storage, study_name)
     res = pareto(study)
     if len(res.objectives) != 2:
@@ -52,7 +52,13 @@ def write_report(storage: str | None, study_name: str | None, out: str | Path, *
         plots.hypervolume_png(history, objs, ref, tmp / "hypervolume.png")
         plots.layers_png(eff, imp, objs, tmp / "layers.png")
         (tmp / "report.md").write_text(_markdown(study, res, ref, history, imp), encoding="utf-8")
-    final = history[-1].hypervolume if history else 0.0
+        final = history[-1].hypervolume if history else 0.0
+        write_marker(tmp, MARKER, {
+            "hsearch_report": 1, "study": study.study_name,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "complete": len(res.complete), "front": [r.number for r in res.front],
+            "reference_point": list(ref), "hypervolume": final,
+        })
     return ReportSummary(out, study.study_name, len(res.complete), len(res.front), ref, final)
 
 

@@ -1,7 +1,7 @@
-"""Read a finished (or running) study back: storage URL, study choice, per-trial records.
+"""Read a finished (or running) study back: per-trial records and the study's objectives.
 
-Analysis only reads: opening a SQLite URL whose file does not exist would make Optuna
-create an empty database, so that case is refused before Optuna sees it.
+Analysis only reads: the study is opened with :func:`hsearch.search.study.load_existing_study`,
+which refuses a SQLite file that does not exist instead of creating an empty one.
 """
 
 from __future__ import annotations
@@ -11,46 +11,9 @@ import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from hsearch.errors import HsearchError
-from hsearch.search.study import shown
-from hsearch.search.study import storage_url as search_storage_url
-
-
-def storage_url(storage: str | os.PathLike | None) -> str:
-    """The search's storage URL (see :func:`hsearch.search.study.storage_url`), refused when it
-    names a SQLite file that does not exist."""
-    text = search_storage_url(storage)
-    if text.startswith("sqlite:///"):
-        path = text[len("sqlite:///"):].split("?", 1)[0]
-        if path and path != ":memory:" and not Path(path).is_file():
-            raise HsearchError(f"--storage {text}: SQLite file {path} not found (run `hsearch run` first)")
-    return text
-
-
-def load_study(storage: str | os.PathLike | None, study_name: str | None):
-    """Open an existing study; with no name the storage must hold exactly one."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = storage_url(storage)
-    try:
-        names = [s.study_name for s in optuna.study.get_all_study_summaries(url, include_best_trial=False)]
-    except Exception as exc:  # bad URL, unreachable server, not an Optuna database
-        detail = " ".join(str(exc).split())[:300]
-        raise HsearchError(f"--storage {shown(url)}: cannot open ({type(exc).__name__}: {detail})") from exc
-    if study_name is None:
-        if len(names) != 1:
-            listed = ", ".join(names) or "none"
-            raise HsearchError(f"--storage {shown(url)} holds {len(names)} studies; pass --study (studies: {listed})")
-        study_name = names[0]
-    elif study_name not in names:
-        raise HsearchError(
-            f"--study {study_name!r} not found in {shown(url)} (studies: {', '.join(names) or 'none'})"
-        )
-    return optuna.load_study(study_name=study_name, storage=url)
+from hsearch.search.study import load_existing_study as load_study  # noqa: F401  (analysis's entry point)
 
 
 @dataclass
@@ -95,7 +58,10 @@ class TrialRecord:
 
     @property
     def seed_preset(self) -> str | None:
-        """The preset name when the trial was a seed of the search (origin "seed:<preset>")."""
+        """The seed's label when the trial evaluates a seed of the search: its own (origin
+        ``seed:<label>``) or, for a retry of a seed's lost attempt, the ``seed_label`` it carries."""
+        if self.attrs.get("seed_label"):
+            return str(self.attrs["seed_label"])
         if self.origin.startswith("seed:"):
             return self.origin.split(":", 1)[1] or self.layout
         return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hsearch.errors import HsearchError
+from hsearch.net import free_port
 
 # Environment a worker needs to find the same data and stay offline when the driver is.
 PASS_ENV = ("HSEARCH_DATA_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -37,12 +38,6 @@ def _check_reachable(address: str) -> None:
         raise DispatchError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc})") from None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class RayNode:
     """A Ray node started with ``ray start --block`` in its own process group.
 
@@ -61,16 +56,16 @@ class RayNode:
 
         ray_bin = shutil.which("ray") or os.path.join(os.path.dirname(sys.executable), "ray")
         args = [ray_bin, "start", "--block", "--disable-usage-stats", "--node-ip-address", "127.0.0.1",
-                "--dashboard-agent-grpc-port", str(_free_port()),
-                "--dashboard-agent-listen-port", str(_free_port()),
-                "--runtime-env-agent-port", str(_free_port()),
-                "--metrics-export-port", str(_free_port()),
+                "--dashboard-agent-grpc-port", str(free_port()),
+                "--dashboard-agent-listen-port", str(free_port()),
+                "--runtime-env-agent-port", str(free_port()),
+                "--metrics-export-port", str(free_port()),
                 "--object-store-memory", str(OBJECT_STORE_BYTES)]
         if head_address is None:
-            self.port = _free_port()
+            self.port = free_port()
             args += ["--head", "--port", str(self.port), "--include-dashboard", "false",
-                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(_free_port()),
-                     "--ray-client-server-port", str(_free_port()), "--temp-dir", temp_dir]
+                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(free_port()),
+                     "--ray-client-server-port", str(free_port()), "--temp-dir", temp_dir]
             self.address = f"127.0.0.1:{self.port}"
         else:
             args += ["--address", head_address]
@@ -84,7 +79,7 @@ class RayNode:
             cmd = f"{cmd} & while kill -0 {watch_pid} 2>/dev/null; do sleep 1; done; kill -KILL 0"
         full_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **(env or {})}
         os.makedirs(temp_dir, exist_ok=True)
-        self.log_path = os.path.join(temp_dir, f"ray-start-{os.getpid()}-{_free_port()}.log")
+        self.log_path = os.path.join(temp_dir, f"ray-start-{os.getpid()}-{free_port()}.log")
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(["sh", "-c", cmd], stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True, env=full_env)

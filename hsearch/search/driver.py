@@ -1,8 +1,10 @@
 """The search driver: Optuna ask/tell in one loop, trials as Ray tasks, a wall-clock budget.
 
-Order of work in :func:`run_search`: validate every input (budget, space, recipe, Ray,
-storage) before writing anything, so bad input leaves an existing study untouched;
-then fail stale trials (a killed driver's, retried once), queue unseen seeds, and loop:
+Order of work in :func:`run_search`: validate every input (budget, space, recipe, the
+data and output folders a trial needs, an existing study's objective/space/recipe, Ray,
+storage) before writing anything, so bad input leaves an existing study untouched and
+creates no file; then settle the trials a lost driver left running (failed and retried
+once, before the sampler is asked anything), queue unsettled seeds, and loop:
 start trials while slots are free and the time left covers the estimated trial time,
 record results as they arrive, heartbeat the trials in flight. At the deadline or on
 Ctrl-C, running trials are stopped and recorded as ``cancelled``.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import time
 import uuid
 import warnings
@@ -27,21 +30,27 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
-from hsearch.budget import format_duration, parse_duration
+from hsearch import defaults
+from hsearch.budget import BudgetError, format_duration, parse_duration
 from hsearch.errors import HsearchError
+from hsearch.paths import check_output_dir
 from hsearch.search import dispatch
 from hsearch.search.space import SearchSpace, load_space
 from hsearch.search.study import (
+    check_compatible,
     counts_toward_max,
     duplicate_of,
     enqueue_seeds,
+    front_numbers,
     make_storage,
     metric_name,
     open_study,
     record_failure,
     record_result,
     requeue,
+    retry_stale_trial,
     set_trial_attrs,
+    shown,
     update_ledger,
 )
 
@@ -52,20 +61,20 @@ MAX_SKIPS_IN_A_ROW = 200  # sampler proposals that were duplicates/constraint br
 
 @dataclass
 class RunConfig:
-    space: str = "search_spaces/hbert.yaml"
-    recipe: str = "cpu-small"
+    space: str = defaults.SPACE
+    recipe: str = defaults.RECIPE
     recipe_overrides: dict[str, Any] = field(default_factory=dict)
     budget: str | None = None  # total wall clock of this run
-    storage: str = "sqlite:///hsearch.db"
+    storage: str = defaults.STORAGE
     study: str | None = None
-    sampler: str = "tpe"
-    objective: str = "mean"
+    sampler: str = defaults.SAMPLER
+    objective: str = defaults.OBJECTIVE
     address: str | None = None
     max_trials: int | None = None  # trained trials in the study (all runs, all drivers)
     data_dir: str | None = None
     seed: int | None = None
-    artifacts: str = "hsearch-artifacts"
-    heartbeat: int = 30  # seconds; a trial silent for 2x this is stale
+    artifacts: str = defaults.ARTIFACTS
+    heartbeat: int = defaults.HEARTBEAT_S  # seconds; a trial silent for 2x this is stale
     trial_overhead: float | None = None  # prior for per-trial overhead, seconds
     grace: float = 10.0  # seconds running trials get to stop by themselves at the deadline
     poll: float = 0.5
@@ -99,19 +108,31 @@ def default_study_name(space: SearchSpace, recipe) -> str:
     return f"{space.name}-{recipe.name}"
 
 
+def run_budget_seconds(text: str | None) -> float:
+    """``--budget``: a run's total wall clock. Token and step budgets belong to a trial's
+    recipe (``pretrain.budget``), so an upper-case ``M`` is refused, not read as minutes."""
+    if text is None:
+        return math.inf
+    try:
+        return parse_duration(text, strict_case=True)
+    except BudgetError as exc:
+        raise HsearchError(f"--budget {text}: {exc}") from None
+
+
 class Driver:
     def __init__(self, config: RunConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.cfg = config
         self.progress = progress or (lambda event: None)
         self.inflight: dict[Any, Inflight] = {}
         self.run_id = uuid.uuid4().hex[:8]
+        self.driver_id = f"{socket.gethostname()}:{os.getpid()}:{self.run_id}"
 
     # -- set-up: everything that can fail on bad input, before any write ---------------
     def prepare(self) -> None:
         cfg = self.cfg
-        from hsearch.trial import load_recipe
+        from hsearch import trial
 
-        self.budget_s = parse_duration(cfg.budget) if cfg.budget is not None else math.inf
+        self.budget_s = run_budget_seconds(cfg.budget)
         if cfg.max_trials is not None and cfg.max_trials < 1:
             raise HsearchError(f"--max-trials must be at least 1, got {cfg.max_trials}")
         if cfg.heartbeat < 1:
@@ -119,28 +140,53 @@ class Driver:
         metric_name(cfg.objective)
         if cfg.data_dir is not None and not Path(cfg.data_dir).is_dir():
             raise HsearchError(f"--data-dir {cfg.data_dir!r} is not a directory")
+        check_output_dir(cfg.artifacts, "--artifacts")
         self.space = load_space(cfg.space)
-        self._load_recipe = load_recipe
-        self.recipe = load_recipe(cfg.recipe, dict(cfg.recipe_overrides) or None)
-        # Check the space's global choices are keys the recipe accepts, before starting.
+        self._load_recipe = trial.load_recipe
+        self.recipe = trial.load_recipe(cfg.recipe, dict(cfg.recipe_overrides) or None)
+        # Check the space's global choices are keys the recipe accepts, and every input a
+        # trial refuses before training (budget, data, tokenizer), before anything is written.
         self._recipes: dict[str, Any] = {}
-        for seed in self.space.seeds:
-            self.recipe_for(seed.params)
+        checked = set()
+        for recipe in [self.recipe, *(self.recipe_for(seed.params) for seed in self.space.seeds)]:
+            if recipe.hash not in checked:
+                trial.preflight(recipe, data_dir=cfg.data_dir)
+                checked.add(recipe.hash)
         self.study_name = cfg.study or default_study_name(self.space, self.recipe)
-        storage = make_storage(cfg.storage, heartbeat_interval=cfg.heartbeat, grace_period=2 * cfg.heartbeat)
-        names = optuna.get_all_study_names(storage)
-        if self.study_name in names:
-            existing = optuna.load_study(study_name=self.study_name, storage=storage)
-            have = existing.user_attrs.get("objective")
-            if have is not None and have != cfg.objective:
-                raise HsearchError(
-                    f"study {self.study_name!r} optimises objective {have!r}, not {cfg.objective!r} "
-                    f"(use --objective {have} or another --study)"
-                )
-        self.storage = storage
+        earlier: list = []
+        if self._storage_exists(cfg.storage):
+            storage = self._open_storage()
+            if self.study_name in optuna.get_all_study_names(storage):
+                existing = optuna.load_study(study_name=self.study_name, storage=storage)
+                check_compatible(existing, objective=cfg.objective, space=self.space.name, recipe=self.recipe.name)
+                earlier = existing.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        need = self.estimate(earlier)
+        if need > self.budget_s:
+            raise HsearchError(
+                f"--budget {cfg.budget}: shorter than one trial of recipe {self.recipe.name} "
+                f"(estimated {format_duration(need)}: pretraining budget plus fine-tuning and latency); "
+                f"give at least {format_duration(need)}"
+            )
         resources = dispatch.connect(cfg.address, data_dir=cfg.data_dir)
         self.slots = dispatch.plan_slots(resources, float(self.recipe.resources.cpus))
         self.hardware = dispatch.hardware_summary(resources)
+        self.storage = self._open_storage()  # only now may a new SQLite file appear
+
+    @staticmethod
+    def _storage_exists(url: str) -> bool:
+        """A server database always "exists" (open it early, to fail fast); a SQLite file
+        that does not exist yet is created only once every other check has passed."""
+        if not url.startswith("sqlite:///"):
+            return True
+        path = url[len("sqlite:///"):].split("?", 1)[0]
+        if Path(path).is_file():
+            return True
+        check_output_dir(Path(path).resolve().parent, f"--storage {shown(url)}:")
+        return False
+
+    def _open_storage(self):
+        cfg = self.cfg
+        return make_storage(cfg.storage, heartbeat_interval=cfg.heartbeat, grace_period=2 * cfg.heartbeat)
 
     def recipe_for(self, params) -> Any:
         overrides = self.space.overrides(params)
@@ -155,12 +201,15 @@ class Driver:
         return self._recipes[key]
 
     # -- estimates ---------------------------------------------------------------------
-    def estimate(self) -> float:
+    def estimate(self, complete: list | None = None) -> float:
+        """Seconds one trial is expected to take; ``complete``: the study's complete trials."""
         b = self.recipe.pretrain.budget
         base = b.amount if b.kind == "time" else 0.0
+        if complete is None:
+            complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         overheads = [
             float(t.user_attrs["wall_seconds"]) - float(t.user_attrs.get("pretrain_seconds", 0.0))
-            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            for t in complete
             if "wall_seconds" in t.user_attrs and t.user_attrs.get("recipe") == self.recipe.name
         ]
         if overheads:
@@ -196,7 +245,7 @@ class Driver:
             "duplicate_policy": "skip",
         }.items():
             self.study.set_user_attr(key, value)
-        summary.retried = self._fail_stale()
+        summary.retried = self._settle_lost_trials()
         summary.queued_seeds = enqueue_seeds(
             self.study,
             self.space.seeds,
@@ -253,6 +302,39 @@ class Driver:
         )
         self._emit("end", f"stopped: {self.summary.stop_reason}")
 
+    def _settle_lost_trials(self) -> list[int]:
+        """Fail and retry the trials a lost driver left RUNNING, before anything new starts.
+
+        A driver on this host is known lost when its process is gone (its local Ray node and
+        trials die with it), so its trials are settled at once. For a driver elsewhere only
+        its heartbeat tells: wait out one grace period (2 x heartbeat) for each such trial to
+        beat again or go stale, so the retries run first and the sampler sees the seeds.
+        """
+        host = socket.gethostname()
+        retried: list[int] = []
+        foreign = []
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            d_host, _, rest = str(t.user_attrs.get("driver", "")).partition(":")
+            pid = rest.partition(":")[0]
+            if d_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+                set_trial_attrs(self.study, t, {"outcome": "stale",
+                                                "reason": f"driver lost: process {pid} on {host} is gone"})
+                if self.storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                    retry_stale_trial(self.study, self.storage.get_trial(t._trial_id))
+                    if "retry_of" not in t.user_attrs:
+                        retried.append(t.number)
+                        self._emit("stale", f"trial {t.number} was left running by a lost driver: FAIL, retried once")
+            elif not (d_host == host and pid == str(os.getpid())):
+                foreign.append(t.number)
+        end = time.time() + 2 * self.cfg.heartbeat + 1
+        while foreign and time.time() < end:
+            retried += self._fail_stale()
+            running = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+            foreign = [n for n in foreign if n in running]
+            if foreign:
+                time.sleep(min(1.0, self.cfg.poll * 2))
+        return retried + self._fail_stale()
+
     def _fail_stale(self) -> list[int]:
         before = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
         optuna.storages.fail_stale_trials(self.study)
@@ -287,7 +369,8 @@ class Driver:
             trial, layout, recipe = picked
             out_dir = os.path.abspath(os.path.join(self.cfg.artifacts, self.study_name, f"trial-{trial.number}"))
             ref = dispatch.submit(self.slots, layout, recipe, out_dir, self.deadline if math.isfinite(self.deadline) else None)
-            set_trial_attrs(self.study, trial, {"dispatched": True, "artifacts_dir": out_dir, "estimate_seconds": round(estimate, 1)})
+            set_trial_attrs(self.study, trial, {"dispatched": True, "artifacts_dir": out_dir,
+                                                "estimate_seconds": round(estimate, 1)})
             self.inflight[ref] = Inflight(trial, layout, ref, time.time(), estimate)
             self.summary.started += 1
             self._emit("started", f"trial {trial.number} {layout} ({trial.user_attrs.get('origin', 'sampler')})")
@@ -302,7 +385,7 @@ class Driver:
             recipe = self.recipe_for(params)
             origin = trial.user_attrs.get("origin", "sampler")
             attrs = {"layout": str(layout), "space": self.space.name, "origin": origin,
-                     "recipe": recipe.name, "recipe_hash": recipe.hash}
+                     "recipe": recipe.name, "recipe_hash": recipe.hash, "driver": self.driver_id}
             set_trial_attrs(self.study, trial, attrs)
             broken = self.space.violations(layout)
             if broken:
@@ -348,12 +431,7 @@ class Driver:
 
         item = self.inflight.pop(ref)
         payload, reason, outcome = dispatch.fetch(ref)
-        wall = time.time() - item.started
-        cost = {
-            "wall_seconds": round(wall, 3),
-            "cpu_seconds": round(0.0 if self.slots.use_gpu else wall * self.slots.cpus_per_trial, 3),
-            "gpu_seconds": round(wall if self.slots.use_gpu else 0.0, 3),
-        }
+        cost = self._cost(item)
         if payload is None:
             record_failure(self.study, item.trial, outcome, reason, extra=cost)
             self._count(outcome)
@@ -377,6 +455,15 @@ class Driver:
         self._emit("finished", text)
         update_ledger(self.study)
 
+    def _cost(self, item: Inflight) -> dict[str, float]:
+        """What a trial held: wall time, and CPU or GPU seconds of its slot."""
+        wall = time.time() - item.started
+        return {
+            "wall_seconds": round(wall, 3),
+            "cpu_seconds": round(0.0 if self.slots.use_gpu else wall * self.slots.cpus_per_trial, 3),
+            "gpu_seconds": round(wall if self.slots.use_gpu else 0.0, 3),
+        }
+
     def _count(self, outcome: str) -> None:
         if outcome == "complete":
             self.summary.complete += 1
@@ -396,14 +483,8 @@ class Driver:
     def _cancel_all(self, reason: str) -> None:
         for ref, item in list(self.inflight.items()):
             dispatch.cancel(ref)
-            wall = time.time() - item.started
-            cost = {
-                "wall_seconds": round(wall, 3),
-                "cpu_seconds": round(0.0 if self.slots.use_gpu else wall * self.slots.cpus_per_trial, 3),
-                "gpu_seconds": round(wall if self.slots.use_gpu else 0.0, 3),
-            }
             try:
-                record_failure(self.study, item.trial, "cancelled", reason, extra=cost)
+                record_failure(self.study, item.trial, "cancelled", reason, extra=self._cost(item))
                 self._requeue(item.trial)
             except Exception:  # noqa: BLE001 - best effort while shutting down
                 pass
@@ -415,11 +496,12 @@ class Driver:
     def _emit(self, kind: str, text: str) -> None:
         left = self.deadline - time.time() if math.isfinite(getattr(self, "deadline", math.inf)) else None
         front = []
-        try:
-            for t in self.study.best_trials:
-                front.append((t.number, t.user_attrs.get("layout", "?"), t.values[0], t.values[1]))
-        except Exception:  # noqa: BLE001 - display only
-            pass
+        study = getattr(self, "study", None)
+        if study is not None:
+            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            best = front_numbers(trials, study)
+            front = [(t.number, t.user_attrs.get("layout", "?"), t.values[0], t.values[1])
+                     for t in trials if t.number in best]
         s = self.summary
         self.progress({
             "kind": kind, "text": text, "time_left": left, "study": self.study_name,
@@ -427,6 +509,16 @@ class Driver:
             "skipped": s.skipped, "running": len(self.inflight), "front": sorted(front, key=lambda r: r[3]),
             "metric": metric_name(self.cfg.objective),
         })
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def run_search(config: RunConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:

@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from hsearch.search.study import make_storage
+from hsearch.search.study import front_numbers, load_existing_study
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,6 @@ class StudyStatus:
     attrs: dict[str, Any]
     rows: list[TrialRow]
     ledger: dict[str, Any]
-
-    def count(self, outcome: str) -> int:
-        return sum(r.outcome == outcome for r in self.rows)
 
 
 def _outcome(t: optuna.trial.FrozenTrial) -> str:
@@ -66,26 +63,11 @@ def _note(t: optuna.trial.FrozenTrial, outcome: str, retried: dict[int, int]) ->
     return "; ".join(parts)
 
 
-def study_status(storage: str, study_name: str | None) -> StudyStatus:
-    """Read a study (the only one in the storage when no name is given)."""
-    from hsearch.search.study import StudyError
-
-    store = make_storage(storage)
-    names = optuna.get_all_study_names(store)
-    if study_name is None:
-        if not names:
-            raise StudyError(f"storage {storage!r} holds no study yet (start one with hsearch run)")
-        if len(names) != 1:
-            raise StudyError(
-                f"storage {storage!r} holds {len(names)} studies; pick one with --study "
-                f"(studies: {', '.join(names) or 'none'})"
-            )
-        study_name = names[0]
-    if study_name not in names:
-        raise StudyError(f"no study named {study_name!r} in {storage!r} (studies: {', '.join(names) or 'none'})")
-    study = optuna.load_study(study_name=study_name, storage=store)
+def study_status(storage: str | None, study_name: str | None) -> StudyStatus:
+    """Read a study (the only one in the storage when no name is given); writes nothing."""
+    study = load_existing_study(storage, study_name)
     trials = study.get_trials(deepcopy=False)
-    front = {t.number for t in study.best_trials} if any(t.state == TrialState.COMPLETE for t in trials) else set()
+    front = front_numbers(trials, study)
     retried = {int(t.user_attrs["retry_of"]): t.number for t in trials if "retry_of" in t.user_attrs}
     metric = (study.metric_names or ["score"])[0]
     rows = []
@@ -109,4 +91,4 @@ def study_status(storage: str, study_name: str | None) -> StudyStatus:
             )
         )
     ledger = json.loads(study.user_attrs.get("cost_ledger", "{}") or "{}")
-    return StudyStatus(study_name, metric, dict(study.user_attrs), rows, ledger)
+    return StudyStatus(study.study_name, metric, dict(study.user_attrs), rows, ledger)

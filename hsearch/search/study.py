@@ -19,9 +19,15 @@ How outcomes map to Optuna states (stable; analysis and ``status`` rely on it):
   ``retry_of`` ``<n>``.
 
 Every trial carries user attrs ``layout``, ``space``, ``origin`` (``seed:<name>`` |
-``sampler`` | ``retry:<n>``), ``recipe``, ``recipe_hash`` and, once a worker reported,
-``TrialResult.user_attrs()`` plus ``outcome``, ``wall_seconds``, ``cpu_seconds``,
+``sampler`` | ``retry:<n>``), ``recipe``, ``recipe_hash``, ``driver`` (host:pid:run of the
+driver that started it), seeds and their retries ``seed_label``, and, once a worker
+reported, :func:`result_attrs` plus ``outcome``, ``wall_seconds``, ``cpu_seconds``,
 ``gpu_seconds``, ``cuda_visible_devices``, ``ray_node``, ``artifacts_dir``.
+
+A seed is queued again on a later run when none of its attempts settled it: an attempt
+settles a seed when it completed, diverged, ran out of memory, broke a constraint, was a
+duplicate, or is still queued or running; failures that are not the layout's (an
+exception, a lost worker) do not, up to :data:`MAX_SEED_ATTEMPTS` attempts.
 """
 
 from __future__ import annotations
@@ -37,13 +43,15 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from hsearch import defaults
 from hsearch.errors import HsearchError
-from hsearch.trial.result import COMPLETE, DIVERGED, OBJECTIVES, TrialResult
+from hsearch.front import front_indices
+from hsearch.trial.result import COMPLETE, DIVERGED, TrialResult
 
-SAMPLERS = ("tpe", "nsga2", "gp", "random")
 DIRECTIONS = ("maximize", "minimize")
 LATENCY_METRIC = "latency_ms"
-STUDY_ATTRS = ("space", "recipe", "recipe_hash", "objective", "sampler", "seed", "budget", "cost_ledger", "hardware")
+MAX_SEED_ATTEMPTS = 3  # a seed that keeps failing for reasons not its layout's is not queued forever
+SETTLING_OUTCOMES = ("complete", "diverged", "oom", "constraint", "duplicate")  # the layout's own verdicts
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # We heartbeat trials ourselves in the ask/tell loop; Optuna warns that it expects optimize().
@@ -56,8 +64,8 @@ class StudyError(HsearchError, ValueError):
 
 
 def metric_name(objective: str) -> str:
-    if objective not in OBJECTIVES:
-        raise StudyError(f"unknown objective {objective!r} (allowed: {', '.join(OBJECTIVES)})")
+    if objective not in defaults.OBJECTIVES:
+        raise StudyError(f"unknown objective {objective!r} (allowed: {', '.join(defaults.OBJECTIVES)})")
     return "mean_accuracy" if objective == "mean" else f"{objective}_accuracy"
 
 
@@ -83,6 +91,13 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None, grace_perio
     for attempt in range(5):
         try:
             return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except ImportError as exc:  # the URL's database driver is not installed
+            scheme = url.split("://", 1)[0]
+            raise StudyError(
+                f"cannot open storage {shown(url)!r}: the database driver for {scheme!r} is not installed "
+                f"({exc}); install it (e.g. pip install PyMySQL and use mysql+pymysql://) or use sqlite:/// "
+                "or postgresql+psycopg://"
+            ) from None
         except Exception as exc:  # sqlalchemy/driver errors vary by backend
             # Two drivers creating Optuna's tables in an empty database race on
             # CREATE TYPE/TABLE; the loser sees an IntegrityError and can simply retry.
@@ -107,7 +122,8 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     Used for trials lost with their driver and for trials cancelled at the deadline or
     by Ctrl-C, so the next run evaluates them before anything new.
     """
-    attrs = {k: v for k, v in trial.user_attrs.items() if k in ("layout", "space", "recipe", "recipe_hash")}
+    attrs = {k: v for k, v in trial.user_attrs.items()
+             if k in ("layout", "space", "recipe", "recipe_hash", "seed_label")}
     attrs.update(origin=f"retry:{trial.number}", retry_of=trial.number)
     study.add_trial(
         optuna.create_trial(
@@ -139,17 +155,16 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GPSampler(seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    raise StudyError(f"unknown sampler {name!r} (allowed: {', '.join(SAMPLERS)})")
+    raise StudyError(f"unknown sampler {name!r} (allowed: {', '.join(defaults.SAMPLERS)})")
 
 
 def open_study(
     storage: str | optuna.storages.BaseStorage,
     study_name: str,
     *,
-    objective: str = "mean",
-    sampler: str = "tpe",
+    objective: str = defaults.OBJECTIVE,
+    sampler: str = defaults.SAMPLER,
     seed: int | None = None,
-    create: bool = True,
 ) -> optuna.Study:
     """Create or load the two-objective study ``[score (max), latency_ms (min)]``.
 
@@ -161,9 +176,6 @@ def open_study(
     metric = metric_name(objective)
     names = optuna.get_all_study_names(storage)
     if study_name not in names:
-        if not create:
-            listed = ", ".join(names) or "none"
-            raise StudyError(f"no study named {study_name!r} in this storage (studies: {listed})")
         study = optuna.create_study(
             storage=storage,
             study_name=study_name,
@@ -176,34 +188,65 @@ def open_study(
         study.set_user_attr("objective", objective)
     else:
         study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(sampler, seed))
-    have = study.user_attrs.get("objective")
-    if create and have is not None and have != objective:
-        raise StudyError(
-            f"study {study_name!r} optimises objective {have!r}, not {objective!r} "
-            f"(use --objective {have} or another --study)"
-        )
-    if [d.name.lower() for d in study.directions] != list(DIRECTIONS):
-        raise StudyError(f"study {study_name!r} is not an hsearch study (directions {study.directions})")
+    check_compatible(study, objective=objective)
     return study
+
+
+def check_compatible(study: optuna.Study, *, objective: str | None = None, space: str | None = None,
+                     recipe: str | None = None) -> None:
+    """Refuse to resume ``study`` with another objective, space or recipe: its values and
+    parameters would then mean two different things. ``None`` skips a check."""
+    if [d.name.lower() for d in study.directions] != list(DIRECTIONS):
+        raise StudyError(f"study {study.study_name!r} is not an hsearch study (directions {study.directions})")
+    attrs = study.user_attrs
+    for flag, key, want, where in (("--objective", "objective", objective, None),
+                                   ("--space", "space", space, attrs.get("space_file")),
+                                   ("--recipe", "recipe", recipe, None)):
+        have = attrs.get(key)
+        if want is None or have is None or have == want:
+            continue
+        made = f"{have!r}" + (f" ({where})" if where else "")
+        raise StudyError(
+            f"study {study.study_name!r} was made with {key} {made}, not {want!r} "
+            f"(use {flag} {where or have} to resume it, or --study NAME for a new study)"
+        )
 
 
 # -- seeds and duplicates ------------------------------------------------------------
 
 
-def enqueue_seeds(study: optuna.Study, seeds: Iterable, attrs: Callable[[Any], Mapping[str, Any]]) -> list[str]:
-    """Queue the space's seeds that this study has never seen; returns the labels queued.
+def seed_label(t: FrozenTrial) -> str | None:
+    """The seed a trial evaluates: ``seed_label``, or an ``origin`` of ``seed:<label>``."""
+    label = t.user_attrs.get("seed_label")
+    origin = str(t.user_attrs.get("origin", ""))
+    return label if label else (origin.split(":", 1)[1] if origin.startswith("seed:") else None)
 
-    A seed is known by its ``origin`` attr (``seed:<label>``), whatever became of it, so
-    resuming or a second driver never queues it again. ``attrs(seed)`` adds the layout and
-    recipe hash now, so a racing driver's duplicate sees this queued trial.
+
+def _settles(t: FrozenTrial) -> bool:
+    if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING):
+        return True
+    return t.user_attrs.get("outcome") in SETTLING_OUTCOMES
+
+
+def enqueue_seeds(study: optuna.Study, seeds: Iterable, attrs: Callable[[Any], Mapping[str, Any]]) -> list[str]:
+    """Queue the space's seeds that no attempt has settled (module docstring); returns the labels.
+
+    Resuming or a second driver never queues a seed twice while an attempt is queued, running
+    or has given its layout's verdict. ``attrs(seed)`` adds the layout and recipe hash now, so
+    a racing driver's duplicate check sees this queued trial.
     """
-    seen = {t.user_attrs.get("origin") for t in study.get_trials(deepcopy=False)}
+    attempts: dict[str, list[FrozenTrial]] = {}
+    for t in study.get_trials(deepcopy=False):
+        label = seed_label(t)
+        if label is not None:
+            attempts.setdefault(label, []).append(t)
     queued = []
     for seed in seeds:
-        origin = f"seed:{seed.label}"
-        if origin in seen:
+        tried = attempts.get(seed.label, [])
+        if any(_settles(t) for t in tried) or len(tried) >= MAX_SEED_ATTEMPTS:
             continue
-        study.enqueue_trial(dict(seed.params), user_attrs={"origin": origin, **attrs(seed)})
+        study.enqueue_trial(dict(seed.params),
+                            user_attrs={"origin": f"seed:{seed.label}", "seed_label": seed.label, **attrs(seed)})
         queued.append(seed.label)
     return queued
 
@@ -243,6 +286,45 @@ def set_trial_attrs(study: optuna.Study, trial, attrs: Mapping[str, Any]) -> Non
     _set_attrs(study, trial, attrs)
 
 
+def result_attrs(result: TrialResult) -> dict[str, Any]:
+    """A result as Optuna user attrs: flat, stable names the dashboard can sort and plot.
+
+    Scalars stay scalars; ``result`` holds the whole result as JSON so nothing is lost.
+    Renaming a key breaks old studies (analysis and ``status`` read them back).
+    """
+    attrs: dict[str, Any] = {
+        "layout": result.layout,
+        "status": result.status,
+        "recipe": result.recipe_name,
+        "recipe_hash": result.recipe_hash,
+        "seed": result.seed,
+        "mlm_accuracy": result.mlm_accuracy,
+        "mlm_loss": result.mlm_loss,
+        "mean_accuracy": result.mean_accuracy,
+        "latency_ms": result.latency_ms,
+        "latency_ms_median": result.latency_ms_median,
+        "latency_ms_spread": result.latency_ms_spread,
+        "latency_path": result.latency_path,
+        "params": result.params,
+        "tokens_seen": result.tokens_seen,
+        "optimizer_steps": result.optimizer_steps,
+        "tokens_per_second": result.tokens_per_second,
+        "pretrain_seconds": result.pretrain_seconds,
+        "total_seconds": result.total_seconds,
+        "budget": result.budget,
+        "device": result.hardware.get("device_name"),
+        "hardware": json.dumps(result.hardware, sort_keys=True),
+        "error": result.error,
+        "checkpoint_dir": result.checkpoint_dir,
+    }
+    for name, task in result.tasks.items():
+        attrs[f"{name}_accuracy"] = task.score_mean
+        attrs[f"{name}_accuracy_std"] = task.score_std
+        attrs[f"{name}_test_accuracy"] = task.report_mean
+    attrs["result"] = json.dumps(result.to_dict(), sort_keys=True)
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
 def record_result(
     study: optuna.Study,
     trial,
@@ -251,7 +333,7 @@ def record_result(
     extra: Mapping[str, Any] | None = None,
 ) -> TrialState:
     """Store the result's attributes on the trial and tell Optuna its outcome."""
-    attrs = dict(result.user_attrs())
+    attrs = result_attrs(result)
     attrs.update(extra or {})
     values = None
     state = TrialState.FAIL
@@ -319,15 +401,39 @@ def counts_toward_max(t: FrozenTrial) -> bool:
         return False
     if t.state == TrialState.RUNNING:
         return True
-    return t.user_attrs.get("outcome") not in (None, "cancelled")
+    return t.user_attrs.get("outcome") not in (None, "cancelled", "stale")
 
 
 
-DEFAULT_STORAGE = "sqlite:///hsearch.db"
+
+def existing_storage_url(storage: str | os.PathLike | None) -> str:
+    """:func:`hsearch.defaults.storage_url`, refused when it names a SQLite file that does not
+    exist: read-only commands must not make Optuna create an empty database."""
+    url = defaults.storage_url(storage)
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):].split("?", 1)[0]
+        if path and path != ":memory:" and not os.path.isfile(path):
+            raise StudyError(f"--storage {url}: SQLite file {path} not found (run `hsearch run` first)")
+    return url
 
 
-def storage_url(text: str | os.PathLike | None) -> str:
-    """A storage URL as given, or ``sqlite:///`` + a plain file path; None means
-    ``$HSEARCH_STORAGE``, else ``sqlite:///hsearch.db`` in the working directory."""
-    text = str(text) if text else os.environ.get("HSEARCH_STORAGE") or DEFAULT_STORAGE
-    return text if "://" in text else f"sqlite:///{text}"
+def load_existing_study(storage: str | os.PathLike | None, study_name: str | None) -> optuna.Study:
+    """Open a study that exists; with no name the storage must hold exactly one."""
+    url = existing_storage_url(storage)
+    store = make_storage(url)
+    names = optuna.get_all_study_names(store)
+    if study_name is None:
+        if len(names) != 1:
+            what = "no study yet (start one with hsearch run)" if not names else f"{len(names)} studies; pass --study"
+            raise StudyError(f"--storage {shown(url)} holds {what} (studies: {', '.join(names) or 'none'})")
+        study_name = names[0]
+    elif study_name not in names:
+        raise StudyError(f"--study {study_name!r} not found in {shown(url)} (studies: {', '.join(names) or 'none'})")
+    return optuna.load_study(study_name=study_name, storage=store)
+
+
+def front_numbers(trials: Iterable[FrozenTrial], study: optuna.Study) -> set[int]:
+    """Numbers of the complete trials on the Pareto front (:mod:`hsearch.front`)."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
+    maximize = [d == optuna.study.StudyDirection.MAXIMIZE for d in study.directions]
+    return {done[i].number for i in front_indices([t.values for t in done], maximize)}

@@ -1,11 +1,11 @@
-"""``hsearch bench latency|train``: flags and the handler (CLI layer; libraries in hsearch.bench)."""
+"""``hsearch bench latency|train``: latency and training throughput against transformers BERT."""
 
 from __future__ import annotations
 
 import sys
 
 
-def add_bench_parser(sub) -> None:
+def add(sub) -> None:
     p = sub.add_parser("bench", help="measure inference latency / training throughput vs Hugging Face BERT")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
 
@@ -41,9 +41,10 @@ def add_bench_parser(sub) -> None:
     tr.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip transformers.BertForMaskedLM")
     tr.add_argument("--out", default=None, help="write FILE.md or FILE.json (with the hardware)")
+    p.set_defaults(func=handle)
 
 
-def run_bench(args) -> int:
+def handle(args) -> int:
     from hsearch.bench.models import BenchError, parse_ints, parse_layouts
     from hsearch.bench.report import format_table, write_report
 

@@ -1,4 +1,4 @@
-"""``hsearch trial``: run one trial with a live progress display, print and write the result."""
+"""``hsearch trial``: one trial with a live progress display; prints and writes the result."""
 
 from __future__ import annotations
 
@@ -7,19 +7,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hsearch import defaults
 from hsearch.budget import format_duration
+from hsearch.cli.common import add_set_flag, parse_sets
 from hsearch.errors import HsearchError
 
 
-def parse_sets(items: list[str] | None) -> dict[str, str]:
-    """``--set key=value`` pairs -> recipe overrides (values are read as YAML by the recipe)."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise HsearchError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. pretrain.lr=5e-4")
-        out[key.strip()] = value
-    return out
+def add(sub) -> None:
+    p = sub.add_parser("trial", help="run one trial: budgeted MLM pretraining, fine-tuning, latency")
+    p.add_argument("layout", metavar="LAYOUT_OR_PRESET", help="preset name (hbert-v1, ...) or layout string")
+    p.add_argument("--recipe", default=defaults.RECIPE, help="trial recipe file or name in trials/ (default: %(default)s)")
+    p.add_argument("--data-dir", help="offline data folder (DIR/emotion, DIR/massive_en, DIR/wiki); "
+                   "default $HSEARCH_DATA_DIR, else the Hugging Face Hub")
+    p.add_argument("--out", help="trial folder for result.json, tokenizer/ and checkpoint/")
+    p.add_argument("--budget", help="pretraining budget overriding the recipe's: 90s, 30m, 200M (tokens), 500 steps")
+    p.add_argument("--seed", type=int, help="pretraining seed (fine-tune seeds follow it)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: the GPU if any")
+    add_set_flag(p)
+    p.add_argument("--keep-checkpoint", action="store_true", help="save the pretrained model under OUT/checkpoint")
+    p.add_argument("--json", action="store_true", help="also print the result as JSON on stdout")
+    p.set_defaults(func=handle)
 
 
 class TrialDisplay:
@@ -114,18 +121,36 @@ def print_result(result, console) -> None:
     console.print(t)
 
 
-def run_trial_command(args) -> int:
+def handle(args) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from hsearch.trial import load_recipe, run_trial
+    from hsearch.budget import BudgetError, parse_budget
+    from hsearch.layout import resolve
+    from hsearch.trial import RecipeError, load_recipe, preflight, run_trial
 
     console = Console(stderr=True)
-    recipe = load_recipe(args.recipe, parse_sets(args.set) or None)
-    budget = args.budget or recipe.pretrain.budget.text
-    display = TrialDisplay(args.layout, recipe.name, budget, console)
+    resolve(args.layout)
+    overrides = parse_sets(args.overrides)
+    if args.budget is not None:
+        try:
+            parse_budget(args.budget)
+        except BudgetError as exc:
+            raise HsearchError(f"--budget {args.budget}: {exc}") from None
+        overrides["pretrain.budget"] = args.budget
+    if args.seed is not None:
+        overrides["pretrain.seed"] = str(args.seed)
+    recipe = load_recipe(args.recipe, overrides or None)
     out_dir = Path(args.out) if args.out else None
-    kwargs = dict(data_dir=args.data_dir, out_dir=out_dir, budget=args.budget, seed=args.seed, device=args.device,
+    # Everything the trial would refuse, refused now: not after minutes of training.
+    try:
+        preflight(recipe, data_dir=args.data_dir, out_dir=out_dir)
+    except RecipeError as exc:
+        if args.budget is not None and "pretrain.budget" in str(exc):
+            raise HsearchError(f"--budget {args.budget}: {exc}") from None
+        raise
+    display = TrialDisplay(args.layout, recipe.name, recipe.pretrain.budget.text, console)
+    kwargs = dict(data_dir=args.data_dir, out_dir=out_dir, device=args.device,
                   progress=display.update, keep_checkpoint=True if args.keep_checkpoint else None)
     if console.is_terminal:
         with Live(display, console=console, refresh_per_second=4, transient=True):

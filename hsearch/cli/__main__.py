@@ -1,0 +1,5 @@
+import sys
+
+from hsearch.cli import main
+
+sys.exit(main())

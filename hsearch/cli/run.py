@@ -1,0 +1,119 @@
+"""``hsearch run``: the search, with a live panel on a terminal and log lines otherwise."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from hsearch import defaults
+from hsearch.cli.common import STORAGE_HELP, add_set_flag, parse_sets, stdout_console
+
+
+def add(sub) -> None:
+    p = sub.add_parser("run", help="search layouts: Optuna study, trials on Ray, a total time budget")
+    p.add_argument("--space", default=defaults.SPACE, help="search space YAML (default: %(default)s)")
+    p.add_argument("--recipe", default=defaults.RECIPE, help="trial recipe YAML or name in trials/ (default: %(default)s)")
+    add_set_flag(p)
+    p.add_argument("--budget", default=None, help="total wall clock of this run: 24h, 90m, 3600s, 1d, 1h30m")
+    p.add_argument("--max-trials", type=int, default=None,
+                   help="stop once the study holds N trained trials (all runs and drivers together)")
+    p.add_argument("--storage", default=None, help=STORAGE_HELP)
+    p.add_argument("--study", default=None, help="study name (default: <space>-<recipe>)")
+    p.add_argument("--sampler", default=defaults.SAMPLER, choices=defaults.SAMPLERS)
+    p.add_argument("--seed", type=int, default=None, help="sampler seed")
+    p.add_argument("--objective", default=defaults.OBJECTIVE, choices=defaults.OBJECTIVES,
+                   help="score to maximise (latency is always minimised)")
+    p.add_argument("--address", default=None, help="join a Ray cluster: auto or HOST:PORT (default: start one)")
+    p.add_argument("--data-dir", default=None, help="offline data folder for the trials (else $HSEARCH_DATA_DIR / Hub)")
+    p.add_argument("--artifacts", default=defaults.ARTIFACTS, help="trial folders go to DIR/<study>/trial-<n>/")
+    p.add_argument("--heartbeat", type=int, default=defaults.HEARTBEAT_S,
+                   help="seconds between heartbeats; a trial silent for twice this is stale (default: %(default)s)")
+    p.add_argument("--trial-overhead", type=float, default=None,
+                   help="initial guess, in seconds, of a trial's time beyond its pretraining budget "
+                        "(replaced by measurements; default 60 s + half the pretraining budget)")
+    p.set_defaults(func=handle)
+
+
+def handle(args) -> int:
+    from hsearch.search.driver import RunConfig, run_search
+
+    config = RunConfig(
+        space=args.space, recipe=args.recipe, recipe_overrides=parse_sets(args.overrides), budget=args.budget,
+        storage=defaults.storage_url(args.storage), study=args.study, sampler=args.sampler,
+        objective=args.objective, address=args.address, max_trials=args.max_trials,
+        data_dir=args.data_dir, seed=args.seed, artifacts=args.artifacts, heartbeat=args.heartbeat,
+        trial_overhead=args.trial_overhead,
+    )
+    with live_progress() as progress:
+        summary = run_search(config, progress)
+    print_summary(summary)
+    if summary.started and not summary.complete:  # trials ran, and none gave a result
+        print(f"hsearch run: no trial completed in this run ({summary.stop_reason})", flush=True)
+        return 1
+    return 0
+
+
+def _front_table(front: list, metric: str):
+    from rich.table import Table
+
+    table = Table(title="best front so far", title_justify="left", show_edge=False)
+    for col in ("#", "layout", metric, "latency ms"):
+        table.add_column(col, justify="right" if col != "layout" else "left")
+    for number, layout, score, latency in front[:10]:
+        table.add_row(str(number), layout, f"{score:.4f}", f"{latency:.2f}")
+    return table
+
+
+def _panel(event: dict[str, Any], log: list[str]):
+    from rich.console import Group
+    from rich.text import Text
+
+    from hsearch.budget import format_duration
+
+    left = event.get("time_left")
+    head = Text.assemble(
+        ("hsearch run ", "bold"), (event["study"], "cyan"),
+        f"  time left {format_duration(left) if left is not None else '∞'}",
+        f"  done {event['complete']}  running {event['running']}  failed {event['failed']}"
+        f"  cancelled {event['cancelled']}  skipped {event['skipped']}",
+    )
+    return Group(head, _front_table(event["front"], event["metric"]), Text("\n".join(log[-8:]), style="dim"))
+
+
+@contextmanager
+def live_progress(console=None) -> Iterator[Any]:
+    """A progress callback: a live panel on a terminal, one line per event otherwise."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from hsearch.budget import format_duration
+
+    console = console or Console(stderr=True)
+    log: list[str] = []
+    if not console.is_terminal:
+        def plain(event: dict[str, Any]) -> None:
+            if event["kind"] != "tick":
+                left = event.get("time_left")
+                when = f"[{format_duration(left)} left] " if left is not None else ""
+                console.print(f"{when}{event['text']}", highlight=False, soft_wrap=True)
+
+        yield plain
+        return
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+        def update(event: dict[str, Any]) -> None:
+            log.append(event["text"])
+            live.update(_panel(event, log))
+
+        yield update
+
+
+def print_summary(summary, console=None) -> None:
+    from hsearch.budget import format_duration
+
+    console = console or stdout_console()
+    console.print(
+        f"study {summary.study_name}: {summary.started} trial(s) started in {format_duration(summary.seconds)}; "
+        f"complete {summary.complete}, failed {summary.failed}, cancelled {summary.cancelled}, "
+        f"skipped {summary.skipped}; stopped: {summary.stop_reason}",
+        highlight=False, soft_wrap=True,
+    )

@@ -1,0 +1,60 @@
+"""``hsearch status``: a study's trials, the front marked, the cost ledger."""
+
+from __future__ import annotations
+
+from hsearch.cli.common import add_study_flags, stdout_console
+
+
+def add(sub) -> None:
+    p = sub.add_parser("status", help="table of a study's trials: state, layout, score, latency, front")
+    add_study_flags(p)
+    p.set_defaults(func=handle)
+
+
+def handle(args) -> int:
+    from hsearch.search.status import study_status
+
+    print_status(study_status(args.storage, args.study))
+    return 0
+
+
+def print_status(status, console=None) -> None:
+    from rich.table import Table
+
+    from hsearch.budget import format_duration
+
+    console = console or stdout_console()
+    a = status.attrs
+    console.print(
+        f"study {status.study_name}  space {a.get('space', '?')}  recipe {a.get('recipe', '?')} "
+        f"({str(a.get('recipe_hash', '?'))[:12]})  objective {status.metric} (max), latency_ms (min)",
+        highlight=False, soft_wrap=True,
+    )
+    table = Table(show_edge=False)
+    for col, just in (("#", "right"), ("state", "left"), ("layout", "left"), ("origin", "left"),
+                      (status.metric, "right"), ("latency ms", "right"), ("time", "right"),
+                      ("front", "center"), ("note", "left")):
+        table.add_column(col, justify=just, no_wrap=col in ("layout", "origin"))
+    for r in status.rows:
+        table.add_row(
+            str(r.number), r.outcome, r.layout, r.origin,
+            "" if r.score is None else f"{r.score:.4f}",
+            "" if r.latency_ms is None else f"{r.latency_ms:.2f}",
+            "" if r.seconds is None else format_duration(r.seconds),
+            "*" if r.pareto else "", r.note,
+        )
+    console.print(table)
+    counts: dict[str, int] = {}
+    for r in status.rows:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    console.print("trials: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
+    total = status.ledger.get("total")
+    if total:
+        console.print(
+            f"cost: {total['cpu_seconds'] / 3600:.2f} CPU-h, {total['gpu_seconds'] / 3600:.2f} GPU-h, "
+            f"{total['wall_seconds'] / 3600:.2f} trial-h wall over {len(status.ledger.get('runs', []))} run(s)",
+            highlight=False,
+        )
+    if counts.get("duplicate"):
+        console.print("duplicates are skipped: a layout already trained under the same recipe is not trained "
+                      "again and its earlier trial keeps the result", highlight=False, soft_wrap=True)
