@@ -22,13 +22,13 @@ OURS_RUNS = [5.0, 9.0, 4.0]  # ms, SA:pre
 def test_latency_row_numbers(monkeypatch):
     scripted = [[REF_RUNS[:1], OURS_RUNS[:1]], [REF_RUNS[1:], OURS_RUNS[1:]]]
 
-    def fake_time_forwards(fns, inputs, *, warmup, runs, device, **_):
+    def fake_time_calls(fns, inputs, *, warmup, runs, device, **_):
         assert len(fns) == 2  # the reference first, then the layout
         out = scripted.pop(0)
         assert all(len(t) == runs for t in out)
         return out
 
-    monkeypatch.setattr(bench_latency_mod, "time_forwards", fake_time_forwards)
+    monkeypatch.setattr(bench_latency_mod, "time_calls", fake_time_calls)
     report = bench_latency(parse_layouts("SA:pre"), [16], dims="small", runs=3, warmup=0, threads=1)
     ref, ours = report["rows"]
     assert ref["reference"] and ours["name"] == "SA:pre"

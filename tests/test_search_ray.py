@@ -15,8 +15,8 @@ from hsearch.search.dispatch import Slots, plan_slots
 
 
 def test_plan_slots():
-    assert plan_slots({"CPU": 16, "GPU": 4}, 2) == Slots(True, 1, 4)
-    assert plan_slots({"CPU": 8}, 2) == Slots(False, 2, 4)
+    assert plan_slots({"CPU": 16, "GPU": 4}, 2) == Slots(True, 1, 4, 16)
+    assert plan_slots({"CPU": 8}, 2, node_cpus=4) == Slots(False, 2, 4, 4)
     assert plan_slots({"CPU": 2}, 2).options() == {"num_cpus": 2, "num_gpus": 0, "max_retries": 0}
     from hsearch.search.dispatch import DispatchError
 

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from hsearch.model import HybridBertConfig, HybridBertModel
-from hsearch.model.inference import time_forwards
-from hsearch.trial.latency import measure_latency, stats_from_times, steady_latency
+from hsearch.model.inference import time_calls
+from hsearch.cost.protocol import steady
+from hsearch.trial.latency import measure_latency, stats_from_times
 
 # Two quiet blocks of 5 runs around a loaded burst, and a one-run tail (ms).
 RUNS = [10.0, 11.0, 10.5, 10.2, 10.8, 30.0, 31.0, 29.0, 30.5, 30.2, 9.9, 10.1, 10.0, 10.3, 10.2, 50.0]
@@ -77,13 +78,13 @@ def test_protocol_warm_up_then_timed_runs_then_the_figures(tiny, monkeypatch):
 
 
 def test_steady_latency_is_the_lowest_block_median():
-    assert steady_latency(RUNS, 5) == pytest.approx(10.15)
-    assert steady_latency(RUNS, 4) == pytest.approx(10.25)  # blocks: 10.35, 29.5, 20.15, 10.25
-    assert steady_latency([30.0, 31.0, 10.0, 11.0], 2) == 10.5
-    assert steady_latency(RUNS[:3], 5) == 10.5  # fewer runs than a block: one block
-    assert steady_latency([5.0], 5) == 5.0
+    assert steady(RUNS, 5) == pytest.approx(10.15)
+    assert steady(RUNS, 4) == pytest.approx(10.25)  # blocks: 10.35, 29.5, 20.15, 10.25
+    assert steady([30.0, 31.0, 10.0, 11.0], 2) == 10.5
+    assert steady(RUNS[:3], 5) == 10.5  # fewer runs than a block: one block
+    assert steady([5.0], 5) == 5.0
     # Not the minimum run, nor the overall median.
-    assert steady_latency([9.0, 20.0, 20.0, 12.0, 12.0, 12.0], 3) == 12.0
+    assert steady([9.0, 20.0, 20.0, 12.0, 12.0, 12.0], 3) == 12.0
 
 
 def test_stats_from_times_single_run():
@@ -91,14 +92,14 @@ def test_stats_from_times_single_run():
     assert (stats.median_ms, stats.spread_ms, stats.steady_ms) == (7.0, 0.0, 7.0)
 
 
-def test_time_forwards_is_round_robin_after_every_warm_up():
+def test_time_calls_is_round_robin_after_every_warm_up():
     order = []
     clock_ticks = itertools.count()
 
     def fn(name):
         return lambda **_: order.append(name)
 
-    times = time_forwards([fn("a"), fn("b")], [{}, {}], warmup=2, runs=3, device="cpu",
+    times = time_calls([fn("a"), fn("b")], [{}, {}], warmup=2, runs=3, device="cpu",
                           clock=lambda: float(next(clock_ticks)))
     assert order == ["a", "a", "b", "b"] + ["a", "b"] * 3
     assert times == [[1000.0] * 3, [1000.0] * 3]  # each timed call spans one clock tick (1 s)

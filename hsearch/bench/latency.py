@@ -4,7 +4,7 @@ For every sequence length, each layout is prepared along its inference path (``a
 default: the path the trials' latency objective uses) and timed *interleaved* with the
 reference ``BertModel`` (fp32, eager, its default SDPA attention): run i of every model
 happens back to back, so load drift on a shared machine hits all of them alike and the
-ratio stays meaningful. Timing is the one timing loop, :func:`hsearch.model.inference.time_forwards`.
+ratio stays meaningful. Timing is the one timing loop, :func:`hsearch.model.inference.time_calls`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from hsearch.bench.models import (
     layout_of,
     num_layers,
 )
-from hsearch.model.inference import prepare_for_inference, random_inputs, time_forwards
-from hsearch.trial.latency import num_threads, stats_from_times
+from hsearch.model.inference import prepare_for_inference, random_inputs, time_calls
+from hsearch.cost.protocol import num_threads
+from hsearch.trial.latency import stats_from_times
 
 
 def bench_latency(
@@ -76,11 +77,11 @@ def bench_latency(
                 inputs.append(random_inputs(model, seq_len, batch, device))
             fns = [p.forward for p in prepared]
             t0 = time.perf_counter()
-            first = time_forwards(fns, inputs, warmup=warmup, runs=1, device=device)
+            first = time_calls(fns, inputs, warmup=warmup, runs=1, device=device)
             round_s = max(time.perf_counter() - t0, 1e-6) / (warmup + 1)
             more = max(2, min(runs - 1, math.floor(seconds_per_length / round_s) - 1))
             say(f"seq {seq_len}: timing {len(fns)} models x {more + 1} runs (~{round_s * (more + 1):.0f}s)")
-            rest = time_forwards(fns, inputs, warmup=0, runs=more, device=device)
+            rest = time_calls(fns, inputs, warmup=0, runs=more, device=device)
             times = [a + b for a, b in zip(first, rest)]
             ref_runs = {n: t for (_, _, is_ref, _, n), t in zip(entries, times) if is_ref}
             ref_med = {n: statistics.median(t) for n, t in ref_runs.items()}

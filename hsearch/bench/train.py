@@ -32,7 +32,7 @@ from hsearch.bench.models import (
     num_layers,
 )
 from hsearch.trial.hardware import hardware_info
-from hsearch.trial.latency import iqr
+from hsearch.cost.protocol import iqr
 
 PRECISIONS = ("bf16", "fp32")
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hsearch.cli import bench, dashboard, export, layouts, pareto, report, run, status, trial
+from hsearch.cli import bench, dashboard, export, layouts, pareto, plan, report, run, status, trial
 from hsearch.errors import HsearchError
 
-COMMANDS = (layouts, pareto, report, export, dashboard, run, status, bench, trial)
+COMMANDS = (layouts, run, plan, status, pareto, report, export, dashboard, bench, trial)
 
 
 def build_parser() -> argparse.ArgumentParser:

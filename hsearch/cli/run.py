@@ -31,6 +31,11 @@ def add(sub) -> None:
     p.add_argument("--trial-overhead", type=float, default=None,
                    help="initial guess, in seconds, of a trial's time beyond its pretraining budget "
                         "(replaced by measurements; default 60 s + half the pretraining budget)")
+    p.add_argument("--max-latency-ms", type=float, default=None, metavar="MS",
+                   help="never train a layout whose predicted latency exceeds MS (the space's "
+                        "constraints.max_latency_ms otherwise)")
+    p.add_argument("--max-params", type=int, default=None, metavar="N",
+                   help="never train a layout with more than N parameters (constraints.max_params otherwise)")
     p.set_defaults(func=handle)
 
 
@@ -42,7 +47,7 @@ def handle(args) -> int:
         storage=defaults.storage_url(args.storage), study=args.study, sampler=args.sampler,
         objective=args.objective, address=args.address, max_trials=args.max_trials,
         data_dir=args.data_dir, seed=args.seed, artifacts=args.artifacts, heartbeat=args.heartbeat,
-        trial_overhead=args.trial_overhead,
+        trial_overhead=args.trial_overhead, max_latency_ms=args.max_latency_ms, max_params=args.max_params,
     )
     with live_progress() as progress:
         summary = run_search(config, progress)

@@ -27,9 +27,14 @@ def print_status(status, console=None) -> None:
     a = status.attrs
     console.print(
         f"study {status.study_name}  space {a.get('space', '?')}  recipe {a.get('recipe', '?')} "
-        f"({str(a.get('recipe_hash', '?'))[:12]})  objective {status.metric} (max), latency_ms (min)",
+        f"({str(a.get('recipe_hash', '?'))[:12]})  objective {status.metric} (max), "
+        f"latency_ms (min, {a.get('latency_objective', 'measured')})",
         highlight=False, soft_wrap=True,
     )
+    caps = [f"{label} {a[key]:g}" for key, label in (("max_latency_ms", "latency ≤"), ("max_params", "params ≤"))
+            if a.get(key) is not None]
+    if caps:
+        console.print("caps (predicted, never trained above): " + ", ".join(caps), highlight=False)
     table = Table(show_edge=False)
     for col, just in (("#", "right"), ("state", "left"), ("layout", "left"), ("origin", "left"),
                       (status.metric, "right"), ("latency ms", "right"), ("time", "right"),

@@ -22,6 +22,7 @@ The caller's module is never modified: dtype changes and quantisation act on a c
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import statistics
@@ -143,19 +144,21 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def time_forwards(fns: Sequence[Callable[..., Any]], inputs: Sequence[dict], *, warmup: int, runs: int,
-                  device: str | torch.device, clock: Callable[[], float] = time.perf_counter) -> list[list[float]]:
+def time_calls(fns: Sequence[Callable[..., Any]], inputs: Sequence[dict], *, warmup: int, runs: int,
+               device: str | torch.device, clock: Callable[[], float] = time.perf_counter,
+               grad: bool = False) -> list[list[float]]:
     """The one timing loop: ``warmup`` untimed calls of every ``fns[i](**inputs[i])``, then
     ``runs`` rounds in which each is timed alone (ms), round-robin.
 
-    Under ``torch.inference_mode`` with the garbage collector paused; on CUDA the device is
+    Under ``torch.inference_mode`` (unless ``grad``: training steps, which need autograd),
+    with the garbage collector paused; on CUDA the device is
     synchronised before and after every timed call. Round-robin means run r of every model
     happens at about the same moment, so load drift on a shared machine hits them alike.
     ``clock`` (seconds) is injectable so the protocol can be tested without real timing.
     """
     cuda = torch.device(device).type == "cuda"
     out: list[list[float]] = [[] for _ in fns]
-    with torch.inference_mode(), gc_paused():
+    with (contextlib.nullcontext() if grad else torch.inference_mode()), gc_paused():
         for fn, inp in zip(fns, inputs):
             for _ in range(warmup):
                 fn(**inp)
@@ -176,7 +179,7 @@ def time_forwards(fns: Sequence[Callable[..., Any]], inputs: Sequence[dict], *, 
 def _quick_time(prepared: PreparedModel, inputs: dict, runs: int) -> float:
     """``auto``'s estimate of one candidate: median ms of ``runs`` after two warm-up calls
     (which also pay a compiled path's compilation)."""
-    (times,) = time_forwards([prepared.forward], [inputs], warmup=2, runs=runs,
+    (times,) = time_calls([prepared.forward], [inputs], warmup=2, runs=runs,
                              device=inputs["input_ids"].device)
     return statistics.median(times)
 

@@ -179,6 +179,7 @@ class Slots:
     use_gpu: bool
     cpus_per_trial: float
     concurrency: int
+    node_cpus: float = 1.0  # CPUs of the largest node: what "a whole node" asks for
 
     def options(self) -> dict[str, Any]:
         if self.use_gpu:
@@ -186,28 +187,38 @@ class Slots:
         return {"num_cpus": self.cpus_per_trial, "num_gpus": 0, "max_retries": 0}
 
 
-def plan_slots(resources: dict[str, float], recipe_cpus: float) -> Slots:
+def plan_slots(resources: dict[str, float], recipe_cpus: float, node_cpus: float | None = None) -> Slots:
     gpus = int(resources.get("GPU", 0))
-    if gpus >= 1:
-        return Slots(True, 1, gpus)
     cpus = float(resources.get("CPU", 0))
+    node_cpus = node_cpus or cpus
+    if gpus >= 1:
+        return Slots(True, 1, gpus, node_cpus)
     if recipe_cpus > cpus:
         raise DispatchError(
             f"the recipe asks for {recipe_cpus:g} CPUs per trial (resources.cpus) but the Ray cluster has {cpus:g}"
         )
-    return Slots(False, recipe_cpus, max(1, int(cpus // recipe_cpus)))
+    return Slots(False, recipe_cpus, max(1, int(cpus // recipe_cpus)), node_cpus)
 
 
-def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None) -> dict[str, Any]:
+def largest_node_cpus() -> float:
+    import ray
+
+    return max((float(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=1.0)
+
+
+def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None,
+                cost_table: str | None = None) -> dict[str, Any]:
     """Runs in a Ray worker: one trial, plus where and on what it ran."""
     import ray
 
+    from hsearch.cost.table import CostTable
     from hsearch.trial import run_trial
 
     start = time.time()
     cpu0 = time.process_time()
     should_stop = (lambda: time.time() >= deadline) if deadline else None
-    result = run_trial(layout, recipe, out_dir=out_dir, should_stop=should_stop)
+    table = CostTable.from_json(cost_table) if cost_table else None
+    result = run_trial(layout, recipe, out_dir=out_dir, should_stop=should_stop, cost_table=table)
     ctx = ray.get_runtime_context()
     return {
         "result": result.to_dict(),
@@ -222,17 +233,49 @@ def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None
     }
 
 
-_REMOTE = None
+def _cost_task(recipe, num_layers: int, variants: list[str], known: str | None) -> str:
+    """Runs in a Ray worker holding a whole node: the recipe's cost table, as JSON.
+
+    ``known``: a table the study already holds; it is kept when it was measured for the same
+    machine kind and recipe shape (same key), so a resumed search charges trials as before.
+    """
+    from hsearch.cost.table import CostTable
+    from hsearch.trial.costing import cost_table
+
+    table = cost_table(recipe, num_layers=num_layers, variants=variants,
+                       known=CostTable.from_json(known) if known else None)
+    return table.to_json()
 
 
-def submit(slots: Slots, layout: str, recipe, out_dir: str | None, deadline: float | None):
-    """Start one trial task; returns its ObjectRef."""
+_REMOTE: dict[str, Any] = {}
+
+
+def _remote(fn):
     import ray
 
-    global _REMOTE
-    if _REMOTE is None:
-        _REMOTE = ray.remote(_trial_task)
-    return _REMOTE.options(**slots.options()).remote(layout, recipe, out_dir, deadline)
+    if fn.__name__ not in _REMOTE:
+        _REMOTE[fn.__name__] = ray.remote(fn)
+    return _REMOTE[fn.__name__]
+
+
+def submit(slots: Slots, layout: str, recipe, out_dir: str | None, deadline: float | None,
+           cost_table: str | None = None):
+    """Start one trial task; returns its ObjectRef."""
+    return _remote(_trial_task).options(**slots.options()).remote(layout, recipe, out_dir, deadline, cost_table)
+
+
+def measure_cost(slots: Slots, recipe, num_layers: int, variants: list[str], known: str | None) -> str:
+    """Measure (or load) ``recipe``'s cost table on a worker that holds a whole node, so no
+    trial shares the machine while it times; blocks until done."""
+    import ray
+
+    whole = {"num_gpus": 1, "num_cpus": 1} if slots.use_gpu else {"num_cpus": slots.node_cpus, "num_gpus": 0}
+    try:
+        return ray.get(_remote(_cost_task).options(max_retries=0, **whole).remote(recipe, num_layers, variants, known))
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None) or exc
+        raise DispatchError(f"measuring the cost table failed: {type(cause).__name__}: "
+                            f"{(str(cause).strip().splitlines() or [''])[0][:300]}") from None
 
 
 def wait(refs: list, timeout: float) -> list:

@@ -9,13 +9,12 @@ start trials while slots are free and the time left covers the estimated trial t
 record results as they arrive, heartbeat the trials in flight. At the deadline or on
 Ctrl-C, running trials are stopped and recorded as ``cancelled``.
 
-Time estimate for a trial: the recipe's time budget plus the largest per-trial overhead
-(wall time minus pretraining seconds) measured so far in this study for this recipe;
-before any measurement, ``trial_overhead`` (default: 60 s + half the pretraining budget).
+Time estimate for a trial: :func:`trial_seconds`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -43,6 +42,7 @@ from hsearch.search.study import (
     enqueue_seeds,
     front_numbers,
     make_storage,
+    objective_latency,
     metric_name,
     open_study,
     record_failure,
@@ -76,6 +76,8 @@ class RunConfig:
     artifacts: str = defaults.ARTIFACTS
     heartbeat: int = defaults.HEARTBEAT_S  # seconds; a trial silent for 2x this is stale
     trial_overhead: float | None = None  # prior for per-trial overhead, seconds
+    max_latency_ms: float | None = None  # cap on the predicted latency (else the space's)
+    max_params: int | None = None  # cap on the parameter count (else the space's)
     grace: float = 10.0  # seconds running trials get to stop by themselves at the deadline
     poll: float = 0.5
 
@@ -106,6 +108,61 @@ class RunSummary:
 
 def default_study_name(space: SearchSpace, recipe) -> str:
     return f"{space.name}-{recipe.name}"
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Limits a layout's predicted cost must keep; a layout over one is never trained."""
+
+    max_latency_ms: float | None = None
+    max_params: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.max_latency_ms is not None or self.max_params is not None
+
+    def excess(self, predicted) -> dict[str, float]:
+        """Optuna constraint values (feasible when <= 0), one per cap in force."""
+        out = {}
+        if self.max_latency_ms is not None:
+            out["latency_over_cap_ms"] = predicted.latency_ms - self.max_latency_ms
+        if self.max_params is not None:
+            out["params_over_cap"] = float(predicted.params - self.max_params)
+        return out
+
+    def describe(self, name: str, predicted) -> str:
+        if name == "latency_over_cap_ms":
+            return f"predicted latency {predicted.latency_ms:.3f} ms over the cap of {self.max_latency_ms:g} ms"
+        return f"{predicted.params:,} parameters over the cap of {self.max_params:,}"
+
+
+def caps(space: SearchSpace, max_latency_ms: float | None, max_params: int | None) -> Caps:
+    """The run's caps: the flags, else the space's ``constraints``; each must be positive."""
+    latency = max_latency_ms if max_latency_ms is not None else space.max_latency_ms
+    params = max_params if max_params is not None else space.max_params
+    if latency is not None and not (math.isfinite(latency) and latency > 0):
+        raise HsearchError(f"--max-latency-ms {latency}: must be a positive finite number of milliseconds")
+    if params is not None and params < 1:
+        raise HsearchError(f"--max-params {params}: must be a positive number of parameters")
+    return Caps(latency, params)
+
+
+def trial_seconds(recipe, complete: list, prior_overhead: float | None = None) -> float:
+    """A trial's expected wall time: its time budget plus the largest overhead (wall time minus
+    pretraining) measured on ``complete`` trials of this recipe, times 1.1; before any, the
+    ``prior_overhead`` guess (default 60 s + half the pretraining budget)."""
+    b = recipe.pretrain.budget
+    base = b.amount if b.kind == "time" else 0.0
+    overheads = [
+        float(t.user_attrs["wall_seconds"]) - float(t.user_attrs.get("pretrain_seconds", 0.0))
+        for t in complete
+        if "wall_seconds" in t.user_attrs and t.user_attrs.get("recipe") == recipe.name
+    ]
+    if overheads:
+        return base + max(overheads) * 1.1
+    if prior_overhead is not None:
+        return base + prior_overhead
+    return base + 60.0 + 0.5 * base if b.kind == "time" else 600.0
 
 
 def run_budget_seconds(text: str | None) -> float:
@@ -142,6 +199,7 @@ class Driver:
             raise HsearchError(f"--data-dir {cfg.data_dir!r} is not a directory")
         check_output_dir(cfg.artifacts, "--artifacts")
         self.space = load_space(cfg.space)
+        self.caps = caps(self.space, cfg.max_latency_ms, cfg.max_params)
         self._load_recipe = trial.load_recipe
         self.recipe = trial.load_recipe(cfg.recipe, dict(cfg.recipe_overrides) or None)
         # Check the space's global choices are keys the recipe accepts, and every input a
@@ -168,7 +226,8 @@ class Driver:
                 f"give at least {format_duration(need)}"
             )
         resources = dispatch.connect(cfg.address, data_dir=cfg.data_dir)
-        self.slots = dispatch.plan_slots(resources, float(self.recipe.resources.cpus))
+        self.slots = dispatch.plan_slots(resources, float(self.recipe.resources.cpus),
+                                         node_cpus=dispatch.largest_node_cpus())
         self.hardware = dispatch.hardware_summary(resources)
         self.storage = self._open_storage()  # only now may a new SQLite file appear
 
@@ -189,6 +248,7 @@ class Driver:
         return make_storage(cfg.storage, heartbeat_interval=cfg.heartbeat, grace_period=2 * cfg.heartbeat)
 
     def recipe_for(self, params) -> Any:
+        """The recipe a trial with ``params`` trains under (the space's global choices applied)."""
         overrides = self.space.overrides(params)
         if not overrides:
             return self.recipe
@@ -203,20 +263,9 @@ class Driver:
     # -- estimates ---------------------------------------------------------------------
     def estimate(self, complete: list | None = None) -> float:
         """Seconds one trial is expected to take; ``complete``: the study's complete trials."""
-        b = self.recipe.pretrain.budget
-        base = b.amount if b.kind == "time" else 0.0
         if complete is None:
             complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        overheads = [
-            float(t.user_attrs["wall_seconds"]) - float(t.user_attrs.get("pretrain_seconds", 0.0))
-            for t in complete
-            if "wall_seconds" in t.user_attrs and t.user_attrs.get("recipe") == self.recipe.name
-        ]
-        if overheads:
-            return base + max(overheads) * 1.1
-        if self.cfg.trial_overhead is not None:
-            return base + self.cfg.trial_overhead
-        return base + 60.0 + 0.5 * base if b.kind == "time" else 600.0
+        return trial_seconds(self.recipe, complete, self.cfg.trial_overhead)
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -243,6 +292,8 @@ class Driver:
             "budget": cfg.budget,
             "hardware": json.dumps(self.hardware, sort_keys=True),
             "duplicate_policy": "skip",
+            "max_latency_ms": self.caps.max_latency_ms,
+            "max_params": self.caps.max_params,
         }.items():
             self.study.set_user_attr(key, value)
         summary.retried = self._settle_lost_trials()
@@ -256,6 +307,7 @@ class Driver:
                 "recipe_hash": self.recipe_for(s.params).hash,
             },
         )
+        self.tables = self._cost_tables()
         self._emit("start", f"study {self.study_name}: {len(summary.queued_seeds)} seed(s) queued")
         last_beat = last_stale = time.time()
         try:
@@ -347,6 +399,38 @@ class Driver:
             self._emit("stale", f"trial {n} was left running by a lost driver: FAIL, retried once")
         return retried
 
+    def _cost_tables(self) -> dict[str, Any]:
+        """recipe hash -> its cost table, for the recipes this search trains, when trials are charged
+        on the cost model or a cap needs predictions. Measured (or loaded) on a whole node before any
+        trial starts, so nothing else runs while it times, and kept on the study
+        (``cost_table:<recipe hash>``) so a resumed search charges its trials as before."""
+        from hsearch.cost.table import CostTable
+
+        if self.recipe.pretrain.charge != "cost-model" and not self.caps.active:
+            return {}
+        variants = [f"{k}/{n}" for k in self.space.kinds for n in self.space.norms]
+        tables = {}
+        for recipe in self.recipes():
+            attr = f"cost_table:{recipe.hash}"
+            self._emit("cost", f"cost table for recipe {recipe.name} ({recipe.hash[:8]}): measuring or loading")
+            text = dispatch.measure_cost(self.slots, recipe, self.space.num_layers, variants,
+                                         self.study.user_attrs.get(attr))
+            table = CostTable.from_json(text)
+            if self.study.user_attrs.get(attr) != text:
+                self.study.set_user_attr(attr, text)
+            tables[recipe.hash] = table
+            self._emit("cost", f"cost table {table.key[:8]} ready ({table.seconds:.0f} s to measure)")
+        self.study.set_user_attr("latency_objective", "predicted")
+        return tables
+
+    def recipes(self) -> list[Any]:
+        """Every recipe a trial of this space can get (one per combination of global choices)."""
+        out = {}
+        for values in itertools.product(*(g.choices for g in self.space.globals)):
+            recipe = self.recipe_for({g.name: v for g, v in zip(self.space.globals, values)})
+            out.setdefault(recipe.hash, recipe)
+        return list(out.values())
+
     def _heartbeat(self) -> None:
         for item in self.inflight.values():
             self.storage.record_heartbeat(item.trial._trial_id)
@@ -368,7 +452,9 @@ class Driver:
                 return "the sampler keeps proposing layouts already trained (space exhausted?)"
             trial, layout, recipe = picked
             out_dir = os.path.abspath(os.path.join(self.cfg.artifacts, self.study_name, f"trial-{trial.number}"))
-            ref = dispatch.submit(self.slots, layout, recipe, out_dir, self.deadline if math.isfinite(self.deadline) else None)
+            table = self.tables.get(recipe.hash)
+            ref = dispatch.submit(self.slots, layout, recipe, out_dir, self.deadline if math.isfinite(self.deadline) else None,
+                                  table.to_json() if table is not None else None)
             set_trial_attrs(self.study, trial, {"dispatched": True, "artifacts_dir": out_dir,
                                                 "estimate_seconds": round(estimate, 1)})
             self.inflight[ref] = Inflight(trial, layout, ref, time.time(), estimate)
@@ -388,6 +474,16 @@ class Driver:
                      "recipe": recipe.name, "recipe_hash": recipe.hash, "driver": self.driver_id}
             set_trial_attrs(self.study, trial, attrs)
             broken = self.space.violations(layout)
+            table = self.tables.get(recipe.hash)
+            if table is not None:
+                predicted = table.predict(layout)
+                set_trial_attrs(self.study, trial, {"latency_ms_predicted": predicted.latency_ms,
+                                                    "step_seconds_predicted": predicted.step_seconds,
+                                                    "params_predicted": predicted.params})
+                over = self.caps.excess(predicted)
+                for name, value in over.items():
+                    trial.set_constraint(name, value)
+                broken += [self.caps.describe(name, predicted) for name, value in over.items() if value > 0]
             if broken:
                 record_failure(self.study, trial, "constraint", "constraint: " + "; ".join(broken), state=TrialState.PRUNED)
                 self.summary.skipped += 1
@@ -449,7 +545,7 @@ class Driver:
         self._count(result.status if state != TrialState.FAIL or result.status != "complete" else "failed")
         text = f"trial {item.trial.number} {item.layout}: {result.status}"
         if state == TrialState.COMPLETE:
-            text += f" score {result.objective(self.cfg.objective):.4f} latency {result.latency_ms:.2f} ms"
+            text += f" score {result.objective(self.cfg.objective):.4f} latency {objective_latency(result):.2f} ms"
         elif result.error:
             text += f" ({result.error.splitlines()[0][:120]})"
         self._emit("finished", text)

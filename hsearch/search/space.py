@@ -20,6 +20,8 @@ recipe overrides (``recipe_key``), so they change the recipe hash as they should
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -37,7 +39,7 @@ class SpaceError(HsearchError, ValueError):
 _TOP_KEYS = ("name", "description", "num_layers", "kind", "norm", "globals", "constraints", "seeds")
 _CHOICE_KEYS = ("choices", "per_layer")
 _GLOBAL_KEYS = ("choices", "recipe_key", "default")
-_CONSTRAINT_KEYS = ("min_count", "max_count")
+_CONSTRAINT_KEYS = ("min_count", "max_count", "max_latency_ms", "max_params")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class SearchSpace:
     max_count: Mapping[str, int] = field(default_factory=dict)
     seeds: tuple[Seed, ...] = ()
     description: str = ""
+    max_latency_ms: float | None = None  # cap on the predicted latency; --max-latency-ms overrides
+    max_params: int | None = None  # cap on the parameter count; --max-params overrides
 
     # -- parameters ---------------------------------------------------------------
     def kind_param(self, i: int) -> str:
@@ -242,6 +246,15 @@ def _seed(where: str, space: SearchSpace, entry: Any) -> Seed:
     return Seed(preset or str(layout), params, layout)
 
 
+def _cap(where: str, value: Any, kind: type) -> Any:
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and math.isfinite(value)
+    if not ok or (kind is int and not float(value).is_integer()):
+        raise SpaceError(f"{where}: expected a positive {'integer' if kind is int else 'number'}, got {value!r}")
+    return kind(value)
+
+
 def load_space(path: str | Path) -> SearchSpace:
     """Load and validate a search space YAML; errors name the file and key."""
     path = Path(path)
@@ -297,6 +310,8 @@ def load_space(path: str | Path) -> SearchSpace:
         min_count=_counts(f"{where}: constraints.min_count", constraints.get("min_count"), kinds, n),
         max_count=_counts(f"{where}: constraints.max_count", constraints.get("max_count"), kinds, n),
         description=str(data.get("description") or ""),
+        max_latency_ms=_cap(f"{where}: constraints.max_latency_ms", constraints.get("max_latency_ms"), float),
+        max_params=_cap(f"{where}: constraints.max_params", constraints.get("max_params"), int),
     )
     seeds_data = data.get("seeds") or []
     if not isinstance(seeds_data, list):

@@ -33,6 +33,7 @@ exception, a lost worker) do not, up to :data:`MAX_SEED_ATTEMPTS` attempts.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -305,6 +306,11 @@ def result_attrs(result: TrialResult) -> dict[str, Any]:
         "latency_ms_median": result.latency_ms_median,
         "latency_ms_spread": result.latency_ms_spread,
         "latency_path": result.latency_path,
+        "latency_ms_predicted": result.latency_ms_predicted,
+        "step_seconds_predicted": result.step_seconds_predicted,
+        "pretrain_seconds_predicted": result.pretrain_seconds_predicted,
+        "charge": result.charge,
+        "cost_table": result.cost_table,
         "params": result.params,
         "tokens_seen": result.tokens_seen,
         "optimizer_steps": result.optimizer_steps,
@@ -325,6 +331,15 @@ def result_attrs(result: TrialResult) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if v is not None}
 
 
+def objective_latency(result: TrialResult) -> float:
+    """The latency the search minimises: the cost table's prediction (deterministic, the same
+    wherever it is asked) when the trial had a table, else the measured steady latency."""
+    value = result.latency_ms_predicted if result.latency_ms_predicted is not None else result.latency_ms
+    if value is None or not math.isfinite(value):
+        raise ValueError("trial has no finite latency")
+    return float(value)
+
+
 def record_result(
     study: optuna.Study,
     trial,
@@ -340,7 +355,7 @@ def record_result(
     reason = None
     if result.status == COMPLETE:
         try:
-            values = [result.objective(objective), float(result.latency_ms)]  # type: ignore[arg-type]
+            values = [result.objective(objective), objective_latency(result)]
             state = TrialState.COMPLETE
         except (TypeError, ValueError) as exc:
             reason = f"complete but not scorable: {exc}"

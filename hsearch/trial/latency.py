@@ -11,7 +11,7 @@ Protocol (kept identical everywhere so numbers are comparable):
 * ``warmup`` untimed forwards, then ``runs`` timed forwards under ``torch.inference_mode``,
   each timed alone with ``time.perf_counter`` (on CUDA after a ``synchronize`` on both
   sides), with Python's garbage collector paused -- the one timing loop,
-  :func:`hsearch.model.inference.time_forwards`, which ``auto`` and ``hsearch bench`` use too;
+  :func:`hsearch.model.inference.time_calls`, which ``auto`` and ``hsearch bench`` use too;
 * the reported figures are the median and IQR of all runs, and the *steady* latency: the
   lowest median over consecutive blocks of ``block`` runs. Other processes on a shared
   machine only ever add time, in bursts that last longer than one run, so the quietest
@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
+from hsearch.cost.protocol import BLOCK, iqr, num_threads, steady
 from hsearch.errors import HsearchError
-from hsearch.model.inference import time_forwards
+from hsearch.model.inference import time_calls
 
 
 class LatencyError(HsearchError, ValueError):
@@ -53,32 +53,6 @@ class LatencyStats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def quartiles(values: list[float]) -> tuple[float, float]:
-    """First and third quartiles (inclusive method: they lie within the data); one value: itself."""
-    if len(values) < 2:
-        return values[0], values[0]
-    q = statistics.quantiles(values, n=4, method="inclusive")
-    return q[0], q[2]
-
-
-def iqr(values: list[float]) -> float:
-    """Inter-quartile range: the spread every latency and step-time figure is reported with."""
-    q1, q3 = quartiles(values)
-    return q3 - q1
-
-
-@contextmanager
-def num_threads(threads: int | None) -> Iterator[int]:
-    """Temporarily set torch's intra-op thread count; yields the count in effect."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
 
 
 def _check_args(seq_len, batch_size, warmup, runs, threads, device) -> None:
@@ -107,7 +81,7 @@ def measure_latency(
     threads: int | None = None,
     device: str = "cpu",
     path: str = "auto",
-    block: int = 5,
+    block: int = BLOCK,
     clock: Callable[[], float] = time.perf_counter,
 ) -> LatencyStats:
     """Forward latency of ``model`` on un-padded random inputs: median, IQR and steady latency.
@@ -124,22 +98,15 @@ def measure_latency(
     with num_threads(threads) as used:
         prepared = prepare_for_inference(model, device, path=path, seq_len=seq_len, batch_size=batch_size)
         inputs = random_inputs(model, seq_len, batch_size, device)
-        (times,) = time_forwards([prepared.forward], [inputs], warmup=warmup, runs=runs, device=device, clock=clock)
+        (times,) = time_calls([prepared.forward], [inputs], warmup=warmup, runs=runs, device=device, clock=clock)
     return stats_from_times(times, path=prepared.path, threads=used, device=device, seq_len=seq_len,
                             batch_size=batch_size, block=block)
 
 
-def steady_latency(times: list[float], block: int) -> float:
-    """Lowest median over consecutive blocks of ``block`` runs (a short last block joins the one before)."""
-    starts = list(range(0, max(len(times) - block, 0) + 1, block))
-    ends = starts[1:] + [len(times)]
-    return min(statistics.median(times[a:b]) for a, b in zip(starts, ends))
-
-
 def stats_from_times(times: list[float], *, path: str, threads: int, device: str, seq_len: int,
-                     batch_size: int, block: int = 5) -> LatencyStats:
+                     batch_size: int, block: int = BLOCK) -> LatencyStats:
     """Median / IQR / steady-latency summary of timed runs (ms)."""
     return LatencyStats(median_ms=statistics.median(times), spread_ms=iqr(times),
-                        steady_ms=steady_latency(times, block), runs_ms=list(times),
+                        steady_ms=steady(times, block), runs_ms=list(times),
                         path=path, threads=threads, device=str(torch.device(device)),
                         seq_len=seq_len, batch_size=batch_size)

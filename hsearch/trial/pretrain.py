@@ -56,6 +56,70 @@ def _batches(blocks: np.ndarray, batch_size: int, seed: int):
             yield torch.from_numpy(np.asarray(blocks[idx], dtype=np.int64))
 
 
+class Stepper:
+    """One optimiser step of masked-LM pretraining, as the budgeted loop takes it.
+
+    The cost model times this same object on its probes, so a predicted step is the step a
+    trial takes. ``mask_seed`` seeds the masking generator (the loop's: ``spec.seed + 1``).
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, spec: PretrainSpec, *, device: torch.device,
+                 autocast_dtype: torch.dtype | None, mask_seed: int) -> None:
+        self.spec, self.device, self.tokenizer = spec, device, tokenizer
+        self.engine = make_engine(model, spec, device,
+                                  bf16=autocast_dtype is torch.bfloat16 and spec.engine == "deepspeed")
+        self.autocast_dtype = autocast_dtype
+        self.use_autocast = autocast_dtype is not None and spec.engine != "deepspeed"
+        self.specials = special_ids(tokenizer)
+        self.vocab = model.config.vocab_size
+        self.mask_gen = torch.Generator().manual_seed(mask_seed)
+        self.runner = torch.compile(self.engine.model) if spec.compile else self.engine.model
+
+    def masked(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return mask_tokens(ids, rate=self.spec.mask_rate, mask_id=self.tokenizer.mask_token_id,
+                           vocab_size=self.vocab, special_ids=self.specials, generator=self.mask_gen)
+
+    def micro_loss(self, ids: torch.Tensor) -> torch.Tensor:
+        inputs, labels = self.masked(ids)
+        inputs, labels = inputs.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.use_autocast):
+            if self.spec.sparse_mlm_head:
+                return self.runner(input_ids=inputs, labels=labels).loss
+            logits = self.runner(input_ids=inputs).logits
+            return torch.nn.functional.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.view(-1),
+                                                     ignore_index=IGNORE)
+
+    def warm_up(self, ids: torch.Tensor) -> None:
+        """A throw-away forward/backward that pays torch.compile's compilation (or, eager, the
+        allocator and first-call costs) outside any clock. Under DeepSpeed only the batch's masks
+        are drawn (its ZeRO hooks expect every backward to be followed by a step), so both
+        engines train on the same data afterwards."""
+        if self.spec.engine != "torch":
+            self.masked(ids)
+            return
+        warm = self.micro_loss(ids)
+        warm.backward()
+        float(warm.detach())
+        for param in self.engine.model.parameters():
+            param.grad = None
+
+    def step(self, micro_batches: list[torch.Tensor], lr: float) -> float:
+        """One optimiser step over ``grad_accumulation`` micro-batches; returns the mean loss."""
+        self.engine.set_lr(lr)
+        loss_sum = 0.0
+        for ids in micro_batches:
+            loss = self.micro_loss(ids)
+            self.engine.backward(loss)
+            self.engine.micro_done()
+            loss_sum += float(loss.detach())  # syncs: keeps a clock honest on a GPU
+        self.engine.finish_step()
+        return loss_sum / len(micro_batches)
+
+    def close(self) -> torch.nn.Module:
+        self.engine.close()
+        return self.engine.module
+
+
 def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: PretrainSpec, *,
              device: torch.device, autocast_dtype: torch.dtype | None, stats: PretrainStats,
              progress: Callable[[dict], None], should_stop: Callable[[], bool]) -> torch.nn.Module:
@@ -63,49 +127,16 @@ def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: P
     failure still leaves the numbers reached). Returns the trained module."""
     budget = spec.budget
     torch.manual_seed(spec.seed)
-    mask_gen = torch.Generator().manual_seed(spec.seed + 1)
-    engine = make_engine(model, spec, device, bf16=autocast_dtype is torch.bfloat16 and spec.engine == "deepspeed")
-    stats.engine = engine.name
-    use_autocast = autocast_dtype is not None and spec.engine != "deepspeed"
-    specials = special_ids(tokenizer)
-    vocab = model.config.vocab_size
+    stepper = Stepper(model, tokenizer, spec, device=device, autocast_dtype=autocast_dtype, mask_seed=spec.seed + 1)
+    stats.engine = stepper.engine.name
     batches = _batches(blocks, spec.batch_size, spec.seed)
     tokens_per_step = spec.batch_size * spec.grad_accumulation * blocks.shape[1]
-    runner = engine.model
-    if spec.compile:
-        runner = torch.compile(engine.model)
-
-    def masked(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return mask_tokens(ids, rate=spec.mask_rate, mask_id=tokenizer.mask_token_id,
-                           vocab_size=vocab, special_ids=specials, generator=mask_gen)
-
-    def micro_loss(ids: torch.Tensor) -> torch.Tensor:
-        inputs, labels = masked(ids)
-        inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_autocast):
-            if spec.sparse_mlm_head:
-                return runner(input_ids=inputs, labels=labels).loss
-            logits = runner(input_ids=inputs).logits
-            return torch.nn.functional.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.view(-1),
-                                                     ignore_index=IGNORE)
-
     try:
         model.train()
-        # One throw-away forward/backward outside the budget clock: it pays torch.compile's
-        # compilation (or, eager, the allocator/kernel first-call cost) the same way for every trial.
-        # (Not under DeepSpeed: its ZeRO gradient hooks expect every backward to be followed by a step.
-        # It still draws the warm-up batch and its masks, so both engines train on the same data.)
-        if spec.engine != "torch":
-            masked(next(batches))
-        else:
-            t0 = time.perf_counter()
-            progress({"phase": "compile" if spec.compile else "warm-up"})
-            warm = micro_loss(next(batches))
-            warm.backward()
-            float(warm.detach())
-            for param in model.parameters():
-                param.grad = None
-            stats.compile_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        progress({"phase": "compile" if spec.compile else "warm-up"})
+        stepper.warm_up(next(batches))
+        stats.compile_seconds = time.perf_counter() - t0
         start = time.perf_counter()
         last_report = 0.0
         while True:
@@ -117,16 +148,8 @@ def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: P
                 stats.seconds = elapsed
                 raise Cancelled("stopped by the caller")
             lr = spec.lr * lr_factor(stats.fraction, warmup=spec.warmup, schedule=spec.schedule)
-            engine.set_lr(lr)
             step_start = time.perf_counter()
-            loss_sum = 0.0
-            for _ in range(spec.grad_accumulation):
-                loss = micro_loss(next(batches))
-                engine.backward(loss)
-                engine.micro_done()
-                loss_sum += float(loss.detach())  # syncs: keeps the time check honest on a GPU
-            engine.finish_step()
-            loss_value = loss_sum / spec.grad_accumulation
+            loss_value = stepper.step([next(batches) for _ in range(spec.grad_accumulation)], lr)
             stats.steps += 1
             stats.tokens += tokens_per_step
             stats.last_loss, stats.last_lr, stats.last_lr_fraction = loss_value, lr, stats.fraction
@@ -147,5 +170,5 @@ def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: P
                   "budget_fraction": stats.fraction, "seconds": stats.seconds, "done": True,
                   "lr_fraction": stats.last_lr_fraction, "max_step_seconds": stats.max_step_seconds})
     finally:
-        engine.close()
-    return engine.module
+        module = stepper.close()
+    return module

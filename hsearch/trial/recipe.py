@@ -60,6 +60,9 @@ class DeepSpeedSpec:
 @dataclass(frozen=True)
 class PretrainSpec:
     budget: Budget = field(default_factory=lambda: parse_budget("60s"))
+    # How a time budget is charged: "wall-clock" stops when the clock says so; "cost-model"
+    # takes as many steps as the measured cost table's step time fits (reproducible).
+    charge: Literal["wall-clock", "cost-model"] = "wall-clock"
     batch_size: int = 32
     grad_accumulation: int = 1
     seq_len: int = 128

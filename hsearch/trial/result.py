@@ -1,7 +1,7 @@
 """TrialResult: everything one trial measured, JSON-serialisable.
 
-The search layer stores ``user_attrs()`` on the Optuna trial under these stable names;
-analysis and the dashboard read them back. Renaming a key breaks old studies.
+The search layer stores it on the Optuna trial under stable attribute names
+(:func:`hsearch.search.study.result_attrs`); renaming a field breaks old studies.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ FAILED = "failed"  # any other exception
 CANCELLED = "cancelled"  # stopped by the caller (deadline, Ctrl-C)
 STATUSES = (COMPLETE, DIVERGED, OOM, FAILED, CANCELLED)
 
-OBJECTIVES = ("mean", "mlm", "emotion", "massive")
 
 
 @dataclass
@@ -51,14 +50,19 @@ class TrialResult:
     mlm_loss: float | None = None
     tasks: dict[str, TaskScore] = field(default_factory=dict)
     mean_accuracy: float | None = None  # mean of the tasks' score-split accuracy
-    latency_ms: float | None = None  # steady latency: lowest median over blocks of runs (the objective)
+    latency_ms: float | None = None  # measured steady latency: lowest median over blocks of runs
     latency_ms_median: float | None = None  # median of all timed runs
     latency_ms_spread: float | None = None  # inter-quartile range of all timed runs
     latency_path: str | None = None  # which inference path was timed (e.g. "cpu-fp32-eager")
     params: int | None = None
     tokens_seen: int = 0
     optimizer_steps: int = 0
-    pretrain_seconds: float = 0.0  # charged against the budget
+    pretrain_seconds: float = 0.0  # the training loop's wall clock (charged against a wall-clock budget)
+    charge: str = "wall-clock"  # how the time budget was charged: "wall-clock" | "cost-model"
+    cost_table: str | None = None  # key of the cost table the predictions come from
+    step_seconds_predicted: float | None = None  # the cost table's step time for this layout
+    pretrain_seconds_predicted: float | None = None  # steps x predicted step time (charged on the cost model)
+    latency_ms_predicted: float | None = None  # the cost table's latency: the search's objective when present
     data_prep_seconds: float = 0.0  # tokenisation/packing, not charged
     compile_seconds: float = 0.0  # torch.compile warm-up, not charged
     finetune_seconds: float = 0.0
@@ -112,45 +116,3 @@ class TrialResult:
         data = dict(data)
         data["tasks"] = {k: TaskScore(**v) for k, v in data.get("tasks", {}).items()}
         return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> "TrialResult":
-        return cls.from_dict(json.loads(text))
-
-    def user_attrs(self) -> dict[str, Any]:
-        """Flat, stable attribute names for Optuna (shown by the dashboard).
-
-        Scalars stay scalars so the dashboard can sort and plot them; ``result`` holds
-        the whole result as JSON so nothing is lost.
-        """
-        attrs: dict[str, Any] = {
-            "layout": self.layout,
-            "status": self.status,
-            "recipe": self.recipe_name,
-            "recipe_hash": self.recipe_hash,
-            "seed": self.seed,
-            "mlm_accuracy": self.mlm_accuracy,
-            "mlm_loss": self.mlm_loss,
-            "mean_accuracy": self.mean_accuracy,
-            "latency_ms": self.latency_ms,
-            "latency_ms_median": self.latency_ms_median,
-            "latency_ms_spread": self.latency_ms_spread,
-            "latency_path": self.latency_path,
-            "params": self.params,
-            "tokens_seen": self.tokens_seen,
-            "optimizer_steps": self.optimizer_steps,
-            "tokens_per_second": self.tokens_per_second,
-            "pretrain_seconds": self.pretrain_seconds,
-            "total_seconds": self.total_seconds,
-            "budget": self.budget,
-            "device": self.hardware.get("device_name"),
-            "hardware": json.dumps(self.hardware, sort_keys=True),
-            "error": self.error,
-            "checkpoint_dir": self.checkpoint_dir,
-        }
-        for name, task in self.tasks.items():
-            attrs[f"{name}_accuracy"] = task.score_mean
-            attrs[f"{name}_accuracy_std"] = task.score_std
-            attrs[f"{name}_test_accuracy"] = task.report_mean
-        attrs["result"] = self.to_json(sort_keys=True)
-        return {k: v for k, v in attrs.items() if v is not None}

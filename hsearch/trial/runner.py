@@ -8,16 +8,19 @@ as a ``TrialResult`` with its status and error text, keeping the numbers reached
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
+from hsearch.budget import Budget
+from hsearch.cost.table import CostTable
 from hsearch.errors import HsearchError
 from hsearch.layout import Layout, resolve
 from hsearch.trial import result as R
@@ -28,11 +31,48 @@ from hsearch.trial.result import TrialResult
 
 log = logging.getLogger("hsearch.trial")
 
-def _precision(recipe: Recipe, device: torch.device) -> tuple[str, torch.dtype | None]:
+def precision_for(recipe: Recipe, device: torch.device) -> tuple[str, torch.dtype | None]:
+    """The recipe's training precision on ``device``, and the autocast dtype it means."""
     wanted = recipe.pretrain.precision
     if wanted == "auto":
         wanted = "bf16" if device.type == "cuda" else "fp32"
     return wanted, (torch.bfloat16 if wanted == "bf16" else None)
+
+
+def model_config(recipe: Recipe, layout: Layout, preset_opts: Mapping[str, Any], tokenizer):
+    """The model a trial trains: the recipe's dimensions, the preset's options, then the recipe's own."""
+    from hsearch.model import HybridBertConfig
+
+    m = recipe.model
+    model_opts = dict(preset_opts)
+    for key in ("hidden_act", "ffn_bias", "attention_bias", "hidden_dropout_prob",
+                "attention_probs_dropout_prob", "position_embedding"):
+        if getattr(m, key) is not None:
+            model_opts[key] = getattr(m, key)
+    return HybridBertConfig(layout=str(layout), vocab_size=len(tokenizer), hidden_size=m.hidden_size,
+                            num_attention_heads=m.num_attention_heads, intermediate_size=m.intermediate_size,
+                            max_position_embeddings=m.max_position_embeddings, local_window=m.local_window,
+                            pad_token_id=tokenizer.pad_token_id,
+                            classifier_pooling=recipe.finetune.pooling,  # saved with the checkpoint
+                            **model_opts)
+
+
+def charged_steps(budget_seconds: float, step_seconds: float) -> int:
+    """Optimiser steps a time budget buys on the cost model (at least one)."""
+    return max(1, int(budget_seconds // step_seconds))
+
+
+def _table_for(recipe: Recipe, layout: Layout, preset_opts: Mapping[str, Any], tokenizer, given: CostTable | None,
+               data_dir, device: torch.device, progress: Callable[[dict], None]) -> CostTable:
+    """The search's table when it was measured for this recipe shape on this kind of machine, else
+    this machine's own (cached after the first trial)."""
+    from hsearch.trial.costing import cost_shapes, cost_table, same_machine
+
+    if given is not None and given.covers(layout) and given.shapes == cost_shapes(
+            recipe, preset_opts, layout.num_layers, tokenizer) and same_machine(given, device):
+        return given
+    return cost_table(recipe, num_layers=layout.num_layers, options=preset_opts, data_dir=data_dir,
+                      device=device.type, progress=lambda msg: progress({"phase": "data", "message": msg}))
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -45,10 +85,17 @@ def _is_oom(exc: BaseException) -> bool:
 def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: str | Path | None = None,
               out_dir: str | Path | None = None, budget: str | None = None, seed: int | None = None,
               device: str | None = None, progress: Callable[[dict], None] | None = None,
-              should_stop: Callable[[], bool] | None = None, keep_checkpoint: bool | None = None) -> TrialResult:
-    """Pretrain ``layout`` under ``recipe``'s budget, fine-tune, measure latency -> TrialResult."""
+              should_stop: Callable[[], bool] | None = None, keep_checkpoint: bool | None = None,
+              cost_table: CostTable | None = None) -> TrialResult:
+    """Pretrain ``layout`` under ``recipe``'s budget, fine-tune, measure latency -> TrialResult.
+
+    With ``pretrain.charge: cost-model`` a time budget becomes the number of steps the cost table's
+    step time for this layout fits (``cost_table``, when it was measured for this recipe on this
+    kind of machine; otherwise this machine's, measured once and cached). A table's latency
+    prediction is recorded whenever there is a table.
+    """
     from hsearch.data import load_task, prepare_corpus
-    from hsearch.model import HybridBertConfig, HybridBertForMaskedLM
+    from hsearch.model import HybridBertForMaskedLM
     from hsearch.trial.finetune import finetune_task
     from hsearch.trial.latency import measure_latency
     from hsearch.trial.mlm import evaluate_mlm
@@ -71,7 +118,7 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     dev = pick_device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise HsearchError(f"device {device!r} requested but no CUDA device is available")
-    precision, autocast_dtype = _precision(recipe, dev)
+    precision, autocast_dtype = precision_for(recipe, dev)
     p = recipe.pretrain
 
     # ---- inputs first: every data problem surfaces before training
@@ -83,22 +130,22 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     corpus = prepare_corpus(recipe.corpus, recipe.tokenizer, p.seq_len, data_dir=data_dir,
                             log=lambda msg: progress({"phase": "data", "message": msg}))
     tokenizer = corpus.tokenizer
-    model_opts = {**dict(preset_opts)}
-    m = recipe.model
-    for key in ("hidden_act", "ffn_bias", "attention_bias", "hidden_dropout_prob",
-                "attention_probs_dropout_prob", "position_embedding"):
-        if getattr(m, key) is not None:
-            model_opts[key] = getattr(m, key)
-    config = HybridBertConfig(layout=str(lay), vocab_size=len(tokenizer), hidden_size=m.hidden_size,
-                              num_attention_heads=m.num_attention_heads, intermediate_size=m.intermediate_size,
-                              max_position_embeddings=m.max_position_embeddings, local_window=m.local_window,
-                              pad_token_id=tokenizer.pad_token_id,
-                              classifier_pooling=ft.pooling,  # saved with the checkpoint, used by fine-tuning
-                              **model_opts)
+    config = model_config(recipe, lay, preset_opts, tokenizer)
 
     result = TrialResult(status=R.COMPLETE, layout=str(lay), recipe_name=recipe.name, recipe_hash=recipe.hash,
                          seed=p.seed, budget=p.budget.text, data_prep_seconds=corpus.prep_seconds,
-                         cache_hit=corpus.cache_hit)
+                         cache_hit=corpus.cache_hit, charge=p.charge)
+    train_spec = p
+    if p.charge == "cost-model" or cost_table is not None:
+        table = _table_for(recipe, lay, preset_opts, tokenizer, cost_table, data_dir, dev, progress)
+        predicted = table.predict(lay)
+        result.cost_table = table.key
+        result.step_seconds_predicted = predicted.step_seconds
+        result.latency_ms_predicted = predicted.latency_ms
+        if p.charge == "cost-model" and p.budget.kind == "time":
+            steps = charged_steps(p.budget.amount, predicted.step_seconds)
+            train_spec = dataclasses.replace(p, budget=Budget("steps", float(steps), f"{steps} steps"))
+            result.pretrain_seconds_predicted = steps * predicted.step_seconds
     threads_before = torch.get_num_threads()
     if dev.type == "cpu":
         torch.set_num_threads(max(1, min(recipe.resources.cpus, os.cpu_count() or 1)))
@@ -113,7 +160,7 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
         result.params = sum(t.numel() for t in model.parameters())
         progress({"phase": "pretrain", "step": 0, "budget_fraction": 0.0, "params": result.params,
                   "cache_hit": corpus.cache_hit, "data_prep_seconds": corpus.prep_seconds})
-        model = pretrain(model, corpus.train, tokenizer, p, device=dev, autocast_dtype=autocast_dtype,
+        model = pretrain(model, corpus.train, tokenizer, train_spec, device=dev, autocast_dtype=autocast_dtype,
                          stats=stats, progress=progress, should_stop=should_stop)
         progress({"phase": "eval"})
         result.mlm_accuracy, result.mlm_loss = evaluate_mlm(
