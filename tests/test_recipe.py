@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from hsearch.budget import Budget
 from hsearch.errors import HsearchError
@@ -150,3 +151,155 @@ def test_malformed_yaml_names_the_line(tmp_path):
         load_recipe(path)
     message = _one_line(exc)
     assert str(path) in message and "not valid YAML (line 5)" in message, message
+
+
+# --------------------------------------------------------------------------- inheritance (base:)
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_child_merges_into_its_base(tmp_path):
+    base = load_recipe("cpu-small")
+    child = _write(tmp_path / "mine.yaml", (
+        "base: cpu-small\n"
+        "name: mine\n"
+        "corpus:\n  files: [my-corpus.txt]\n"            # a mapping merges: the other corpus keys stay
+        "pretrain:\n  budget: 30s\n  betas: [0.8, 0.9]\n"  # a list replaces
+        "finetune:\n  tasks:\n    emotion: {epochs: 1}\n    massive: null\n"  # null removes a base task
+        "    mine: {files: {train: a.jsonl, validation: b.jsonl, test: c.jsonl}}\n"
+    ))
+    r = load_recipe(child)
+    assert r.name == "mine" and r.path == str(child)
+    assert r.description == base.description and r.model == base.model and r.tokenizer == base.tokenizer
+    assert r.corpus.files == ["my-corpus.txt"] and r.corpus.max_tokens == base.corpus.max_tokens
+    assert r.pretrain.budget.text == "30s" and r.pretrain.betas == [0.8, 0.9]
+    assert r.pretrain.lr == base.pretrain.lr and r.pretrain.charge == base.pretrain.charge
+    assert sorted(r.finetune.tasks) == ["emotion", "mine"]
+    assert r.finetune.tasks["emotion"].epochs == 1 and r.finetune.lr == base.finetune.lr
+    assert r.hash != base.hash
+
+
+def test_child_equal_to_its_base_has_the_base_hash(tmp_path):
+    same = _write(tmp_path / "same.yaml", "base: cpu-small\nname: cpu-small\n")
+    assert load_recipe(same).hash == load_recipe("cpu-small").hash
+    # ... and the same hash as the resolved recipe written out flat
+    flat = _write(tmp_path / "flat.yaml", yaml.safe_dump(load_recipe(same).to_dict()))
+    assert load_recipe(flat).hash == load_recipe("cpu-small").hash
+    # the own name is content: another name, another hash
+    assert load_recipe(_write(tmp_path / "other.yaml", "base: cpu-small\nname: other\n")).hash \
+        != load_recipe("cpu-small").hash
+
+
+def test_chain_of_bases_with_relative_paths(tmp_path, monkeypatch):
+    _write(tmp_path / "lib" / "narrow.yaml", "base: cpu-small\nname: narrow\nmodel: {hidden_size: 32}\n")
+    _write(tmp_path / "lib" / "short.yaml", "base: narrow.yaml\nname: short\npretrain: {budget: 10s}\n")
+    top = _write(tmp_path / "runs" / "top.yaml", "base: ../lib/short.yaml\nname: top\npretrain: {lr: 1.0e-3}\n")
+    monkeypatch.chdir(tmp_path / "runs")  # relative bases follow the file, not the working folder
+    from hsearch.trial.recipe import resolve_recipe
+
+    chain = resolve_recipe(top).chain
+    assert [p.name for p in chain] == ["top.yaml", "short.yaml", "narrow.yaml", "cpu-small.yaml"]
+    r = load_recipe(top)
+    assert (r.name, r.model.hidden_size, r.pretrain.budget.text, r.pretrain.lr) == ("top", 32, "10s", 1e-3)
+    assert r.model.intermediate_size == load_recipe("cpu-small").model.intermediate_size
+
+
+def test_bases_in_a_cycle_are_one_line_naming_the_files(tmp_path):
+    a = _write(tmp_path / "a.yaml", "base: b.yaml\nname: a\n")
+    b = _write(tmp_path / "b.yaml", "base: ./a.yaml\nname: b\n")
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(a)
+    text = _one_line(exc)
+    assert "cycle" in text and str(a) in text and str(b) in text
+    me = _write(tmp_path / "me.yaml", "base: me.yaml\nname: me\n")
+    with pytest.raises(RecipeError, match="cycle"):
+        load_recipe(me)
+
+
+def test_child_needs_its_own_name(tmp_path):
+    child = _write(tmp_path / "nameless.yaml", "base: cpu-small\npretrain: {budget: 10s}\n")
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(child)
+    text = _one_line(exc)
+    assert str(child) in text and "'name'" in text
+
+
+def test_unknown_key_in_a_child_or_a_base_names_that_file(tmp_path):
+    child = _write(tmp_path / "child.yaml", "base: cpu-small\nname: c\npretrain:\n  learning_rate: 0.1\n")
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(child)
+    text = _one_line(exc)
+    assert str(child) in text and "'pretrain.learning_rate'" in text and "cpu-small" not in text
+    base = _write(tmp_path / "base.yaml", "name: base\nmodel: {width: 3}\n")
+    child2 = _write(tmp_path / "child2.yaml", "base: base.yaml\nname: c2\n")
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(child2)
+    text = _one_line(exc)
+    assert str(base) in text and "'model.width'" in text and str(child2) not in text
+    wrong = _write(tmp_path / "wrong.yaml", "base: cpu-small\nname: w\npretrain: {batch_size: lots}\n")
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(wrong)
+    assert str(wrong) in _one_line(exc) and "pretrain.batch_size" in str(exc.value)
+
+
+def test_overrides_apply_after_the_bases(tmp_path):
+    child = _write(tmp_path / "c.yaml", "base: cpu-small\nname: c\npretrain: {budget: 30s}\n")
+    r = load_recipe(child, {"pretrain.lr": "5e-4", "model.hidden_size": 32})
+    assert (r.pretrain.lr, r.model.hidden_size, r.pretrain.budget.text) == (5e-4, 32, "30s")
+    assert r.model.intermediate_size == 256 and r.path == str(child)
+    assert r.hash == load_recipe("cpu-small", {"name": "c", "pretrain.budget": "30s", "pretrain.lr": 5e-4,
+                                               "model.hidden_size": 32}).hash
+    with pytest.raises(RecipeError) as exc:  # a combination the merged recipe refuses names the child
+        load_recipe(child, {"pretrain.seq_len": 4096})
+    assert str(child) in _one_line(exc) and "max_position_embeddings" in str(exc.value)
+
+
+def test_bad_bases_are_one_line_errors(tmp_path):
+    for text, expected in [("base: no-such-recipe\nname: x\n", "not a built-in recipe"),
+                           ("base: missing.yaml\nname: x\n", "not found"),
+                           ("base: [cpu-small]\nname: x\n", "key 'base' must be"),
+                           ("base: ''\nname: x\n", "key 'base' must be")]:
+        child = _write(tmp_path / "x.yaml", text)
+        with pytest.raises(RecipeError) as exc:
+            load_recipe(child)
+        message = _one_line(exc)
+        assert expected in message and str(child) in message, message
+    assert "cpu-small" in message and "gpu-short" in message  # the built-in names are listed
+
+
+def test_a_bare_base_name_is_the_built_in_not_dot_trials(tmp_path, monkeypatch):
+    """./trials/cpu-small.yaml shadows the name on the command line, never in a base: a file
+    resolves the same wherever it is loaded from (and cannot name itself)."""
+    _write(tmp_path / "trials" / "cpu-small.yaml", "base: cpu-small\nname: cpu-small\nmodel: {hidden_size: 32}\n")
+    child = _write(tmp_path / "elsewhere" / "c.yaml", "base: cpu-small\nname: cpu-small\n")
+    builtin = load_recipe("cpu-small")
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe("cpu-small").model.hidden_size == 32  # the user's own, by name
+    assert load_recipe(child).hash == builtin.hash
+
+
+def test_built_ins_come_from_the_package_through_importlib_resources(tmp_path, monkeypatch):
+    from importlib import resources
+
+    import hsearch.builtin
+    from hsearch.search.space import load_space
+
+    monkeypatch.chdir(tmp_path)  # no trials/ or search_spaces/ here
+    package = resources.files("hsearch.builtin")
+    assert load_recipe("cpu-small").path == str(package / "trials" / "cpu-small.yaml")
+    assert load_space("hbert").path == str(package / "spaces" / "hbert.yaml")
+    assert load_space("search_spaces/hbert.yaml").path == str(package / "spaces" / "hbert.yaml")
+    # The lookup asks importlib.resources, not a path relative to the source checkout.
+    fake = tmp_path / "fake-package"
+    _write(fake / "trials" / "only-here.yaml", "name: only-here\ndescription: from the fake package\n")
+    _write(fake / "spaces" / "tiny.yaml", (package / "spaces" / "hbert.yaml").read_text()
+           .replace("name: hbert", "name: tiny"))
+    monkeypatch.setattr(hsearch.builtin.resources, "files", lambda name: fake)
+    assert load_recipe("only-here").path == str(fake / "trials" / "only-here.yaml")
+    assert load_space("tiny").name == "tiny"
+    with pytest.raises(RecipeError, match="only-here"):
+        load_recipe("cpu-small")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 
@@ -19,7 +21,7 @@ def test_hbert_space_params_and_seeds(repo_root):
     assert v2.params["norm"] == "sub" and v2.params["layer_02_kind"] == "A"
     # Params -> layout round trip, and a bare name finds the shipped file.
     assert space.layout(v2.params) == v2.layout
-    assert load_space("hbert").path == space.path
+    assert Path(load_space("hbert").path).resolve() == Path(space.path).resolve()
 
 
 def test_extended_space_globals_constraints(repo_root):

@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from hsearch.builtin import builtin_file, builtin_files
 from hsearch.errors import HsearchError
 from hsearch.layout import KINDS, NORMS, PRESETS, Layout, LayoutError, resolve
 
@@ -259,18 +260,14 @@ def load_space(path: str | Path) -> SearchSpace:
     """Load and validate a search space YAML; errors name the file and key."""
     path = Path(path)
     if not path.is_file():
-        # Relative names also resolve against the source checkout: "hbert", "hbert.yaml",
-        # "search_spaces/hbert.yaml" work from any directory.
-        root = Path(__file__).resolve().parents[2]
+        # A bare name ("hbert", "hbert.yaml") or a checkout-style "search_spaces/hbert.yaml"
+        # finds the space that ships inside the package (importlib.resources), from any folder.
         found = None
-        if not path.is_absolute():
-            for candidate in (root / path, root / "search_spaces" / path.name,
-                              root / "search_spaces" / f"{path.name}.yaml"):
-                if candidate.is_file():
-                    found = candidate
-                    break
+        if not path.is_absolute() and str(path.parent) in (".", "search_spaces"):
+            found = builtin_file("spaces", path.name)
         if found is None:
-            raise SpaceError(f"search space file {str(path)!r} not found")
+            known = ", ".join(builtin_files("spaces")) or "none"
+            raise SpaceError(f"search space file {str(path)!r} not found (built-in spaces: {known})")
         path = found
     where = str(path)
     try:

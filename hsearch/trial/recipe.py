@@ -1,4 +1,9 @@
-"""Trial recipes: ``trials/*.yaml`` -> a validated, hashable :class:`Recipe`.
+"""Trial recipes: a YAML file -> a validated, hashable :class:`Recipe`.
+
+The built-in recipes ship inside the package (``hsearch/builtin/trials/*.yaml``; a checkout's
+``trials/`` links to them). A recipe may start from another with ``base: NAME-or-PATH`` and
+hold only the keys it changes: the chain of bases is merged (:func:`resolve_recipe`) before
+validation, so the hash covers the resolved recipe.
 
 A recipe says how one layout is trained and scored: model width, tokenizer, corpus,
 pretraining budget and optimiser, downstream tasks and the latency protocol. The layout
@@ -14,6 +19,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +29,7 @@ from typing import Any, Literal
 import yaml
 
 from hsearch.budget import Budget, BudgetError, parse_budget
+from hsearch.builtin import SUFFIXES, builtin_dir, builtin_file, builtin_files
 from hsearch.data.specs import BUILTIN_TASKS, CorpusSpec, TaskSource, TokenizerSpec
 from hsearch.errors import HsearchError
 
@@ -403,30 +410,33 @@ def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str
 
 
 def recipe_dirs() -> list[Path]:
-    """Where bare recipe names are looked up: ./trials, then the source checkout's trials/."""
-    return [Path.cwd() / "trials", Path(__file__).resolve().parents[2] / "trials"]
+    """Where bare recipe names are looked up: ./trials (the user's own), then the built-in
+    recipes inside the package (:func:`hsearch.builtin.builtin_dir`, via importlib.resources)."""
+    return [Path.cwd() / "trials", builtin_dir("trials")]
+
+
+def _known_names() -> list[str]:
+    return sorted({p.stem for d in recipe_dirs() if d.is_dir() for p in d.iterdir() if p.suffix in SUFFIXES})
 
 
 def find_recipe(path_or_name: str | Path) -> Path:
+    """A recipe file: a path (``*.yaml``/``*.yml`` or an existing file) as given, else a bare
+    name looked up in :func:`recipe_dirs` (``./trials/NAME.yaml``, then the built-ins)."""
     candidate = Path(path_or_name)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+    if candidate.suffix in SUFFIXES or candidate.exists():
         if not candidate.is_file():
             raise RecipeError(f"recipe file not found: {candidate}")
         return candidate
     for folder in recipe_dirs():
-        for suffix in (".yaml", ".yml"):
+        for suffix in SUFFIXES:
             path = folder / f"{path_or_name}{suffix}"
             if path.is_file():
                 return path
-    names = sorted({p.stem for d in recipe_dirs() if d.is_dir() for p in d.glob("*.y*ml")})
-    raise RecipeError(f"no recipe named {str(path_or_name)!r} (known: {', '.join(names) or 'none'})")
+    raise RecipeError(f"no recipe named {str(path_or_name)!r} (known: {', '.join(_known_names()) or 'none'})")
 
 
-def load_recipe(path_or_name: str | Path | Recipe, overrides: dict[str, Any] | None = None) -> Recipe:
-    """Load and validate a recipe file (or bare name) and apply dotted-key overrides."""
-    if isinstance(path_or_name, Recipe):
-        return path_or_name.with_overrides(overrides) if overrides else path_or_name
-    path = find_recipe(path_or_name)
+def _read_layer(path: Path) -> dict[str, Any]:
+    """One recipe file as a raw mapping (not yet merged with its base or validated)."""
     source = str(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -437,14 +447,126 @@ def load_recipe(path_or_name: str | Path | Recipe, overrides: dict[str, Any] | N
         raise RecipeError(f"{source}: not valid YAML{at}: {first}") from None
     except UnicodeDecodeError:
         raise RecipeError(f"{source}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise RecipeError(f"{source}: cannot read the recipe: {exc.strerror or exc}") from None
     if raw is None:
         # An empty file is not "all defaults" (BERT-base on the whole of Wikipedia).
         raise RecipeError(f"{source}: the recipe is empty (a recipe is a mapping of sections such as "
-                          f"model, corpus, pretrain; see trials/cpu-small.yaml)")
+                          f"model, corpus, pretrain, or base: cpu-small plus the keys it changes)")
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{source}: a recipe must be a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def _find_base(base: Any, child: Path) -> Path:
+    """``base:`` of ``child``: a path (it ends in .yaml/.yml or holds a /; relative to the
+    child's folder) or the name of a built-in recipe (never ./trials: a file means the same
+    wherever it is loaded from)."""
+    builtin = ", ".join(builtin_files("trials"))
+    if not isinstance(base, str) or not base.strip():
+        raise RecipeError(f"{child}: key 'base' must be a built-in recipe name ({builtin}) or a path to a "
+                          f"recipe file, got {base!r}")
+    text = base.strip()
+    if Path(text).suffix in SUFFIXES or "/" in text or os.sep in text:
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            path = child.parent / path
+        if not path.is_file():
+            raise RecipeError(f"{child}: base {text!r}: recipe file not found: {path}")
+        return path
+    found = builtin_file("trials", text)
+    if found is None:
+        raise RecipeError(f"{child}: base {text!r} is not a built-in recipe (built-in: {builtin}; "
+                          f"a path to another file ends in .yaml)")
+    return found
+
+
+def _drop_removed_tasks(layer: dict[str, Any]) -> dict[str, Any]:
+    """In a layer that has a base, ``finetune.tasks.NAME: null`` removes the base's task: that
+    marker is dropped before the layer's own check (the merge applies it)."""
+    finetune = layer.get("finetune")
+    if isinstance(finetune, dict) and isinstance(finetune.get("tasks"), dict):
+        tasks = {k: v for k, v in finetune["tasks"].items() if v is not None}
+        layer = {**layer, "finetune": {**finetune, "tasks": tasks}}
+    return layer
+
+
+def _merge(base: Any, child: Any, path: tuple[str, ...] = ()) -> Any:
+    """Deep merge: a child's mapping merges into the base's; lists and scalars replace. Under
+    ``finetune.tasks`` a child's ``NAME: null`` removes the base's task."""
+    if not isinstance(child, dict):
+        return copy.deepcopy(child)
+    out = copy.deepcopy(base) if isinstance(base, dict) else {}
+    for key, value in child.items():
+        if value is None and path == ("finetune", "tasks"):
+            out.pop(key, None)
+        else:
+            out[key] = _merge(out.get(key), value, (*path, str(key)))
+    return out
+
+
+@dataclass(frozen=True)
+class ResolvedRecipe:
+    """A recipe file with its bases merged in: the raw mapping (still to be validated) and
+    the files it came from, the file itself first and its root base last."""
+
+    raw: dict[str, Any]
+    chain: tuple[Path, ...]
+
+
+def resolve_recipe(path_or_name: str | Path) -> ResolvedRecipe:
+    """Read a recipe file (or bare name) and merge in its chain of ``base:`` recipes.
+
+    Each file is checked on its own first (unknown keys and wrong types name that file and
+    the dotted key); the merged mapping is then validated by :func:`load_recipe`."""
+    path = find_recipe(path_or_name)
+    chain: list[Path] = []
+    layers: list[dict[str, Any]] = []
+    seen: set[Path] = set()
+    current = path
+    while True:
+        key = current.resolve()
+        if key in seen:
+            names = " -> ".join(str(p) for p in (*chain, current))
+            raise RecipeError(f"{path}: the recipe's bases form a cycle: {names}")
+        seen.add(key)
+        chain.append(current)
+        layer = _read_layer(current)
+        has_base = "base" in layer
+        base = layer.pop("base", None)
+        if has_base:
+            if "name" not in layer:
+                raise RecipeError(f"{current}: a recipe with a base needs its own 'name' key "
+                                  f"(it is not inherited from the base {base!r})")
+        # The file's own keys and types, named by this file (values are checked once merged).
+        check = _drop_removed_tasks(layer) if has_base else layer
+        _build(Recipe, {"name": current.stem, **check}, "", str(current))
+        layers.append(layer)
+        if not has_base:
+            break
+        current = _find_base(base, current)
+    raw = layers[-1]
+    for layer in reversed(layers[:-1]):
+        raw = _merge(raw, layer)
+    return ResolvedRecipe(raw=raw, chain=tuple(chain))
+
+
+def load_recipe(path_or_name: str | Path | Recipe, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Load and validate a recipe file (or bare name): its ``base:`` chain merged in first,
+    then the dotted-key overrides applied; the hash covers the resolved recipe."""
+    if isinstance(path_or_name, Recipe):
+        return path_or_name.with_overrides(overrides) if overrides else path_or_name
+    resolved = resolve_recipe(path_or_name)
+    path = resolved.chain[0]
+    source = str(path)
+    raw = resolved.raw
     if overrides:
-        if not isinstance(raw, dict):
-            raise RecipeError(f"{source}: a recipe must be a mapping of sections")
-        _apply_overrides(raw, overrides, f"{source} (with overrides)")
         source = f"{source} (with overrides)"
+        _apply_overrides(raw, overrides, source)
     recipe = _validate(raw, source)
     return dataclasses.replace(recipe, path=str(path))
+
+
+def builtin_recipes() -> dict[str, Path]:
+    """The recipes that ship inside the package, by name."""
+    return builtin_files("trials")
