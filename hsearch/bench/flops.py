@@ -11,9 +11,12 @@ Forward FLOPs of one encoder layer (as implemented in :mod:`hsearch.model.attent
 
 * ``S`` self-attention: fused QKV ``6Nh²`` + output ``2Nh²`` + scores ``QKᵀ`` and ``PV``
   ``2·2·B·T²·h``                                   → ``8Nh² + 4BT²h``
-* ``L`` local attention runs the same dense SDPA with a band mask, so it *executes*
-  ``S``'s FLOPs; only ``~4·B·T·min(T, w+1)·h`` of them are useful (``w`` = window).
-  :func:`layer_flops` counts executed FLOPs, ``useful=True`` the banded count.
+* ``L`` local attention runs SDPA block by block (:class:`hsearch.model.attention.LocalBlocks`):
+  ``T_pad`` = T rounded up to the block, each query scores ``span = block + 2·(w//2)`` keys
+  (``w`` = window), so it *executes* ``8Nh² + 4·B·T_pad·span·h``; only ``~4·B·T·min(T, w+1)·h``
+  of the score FLOPs are useful. A short sequence is one dense block (``T_pad = span = T``,
+  ``S``'s count), and so is ``window=None``. :func:`layer_flops` counts executed FLOPs,
+  ``useful=True`` the banded count.
 * ``A`` additive attention (Fastformer): fused QKV ``6Nh²`` + transform ``2Nh²`` + output
   ``2Nh²`` + four per-head reductions over positions (query score, query pooling, key
   score, key pooling) ``4·2Nh``                    → ``10Nh² + 8Nh``
@@ -39,10 +42,15 @@ def layer_flops(kind: str, *, batch: int, seq_len: int, hidden: int, intermediat
     if kind == "A":
         return 10 * n * hidden**2 + 8 * n * hidden + ffn
     if kind in ("S", "L"):
-        keys = seq_len
+        queries, keys = seq_len, seq_len
         if kind == "L" and useful:
             keys = min(seq_len, (window or seq_len) + 1)
-        return 8 * n * hidden**2 + 4 * batch * seq_len * keys * hidden + ffn
+        elif kind == "L" and window is not None:
+            from hsearch.model.attention import LocalBlocks  # torch; only where L is counted
+
+            plan = LocalBlocks.plan(seq_len, window)
+            queries, keys = plan.padded_len, plan.span
+        return 8 * n * hidden**2 + 4 * batch * queries * keys * hidden + ffn
     raise ValueError(f"unknown attention kind {kind!r} (allowed: S, A, L)")
 
 

@@ -102,12 +102,13 @@ class HybridBertEncoder(nn.Module):
             )
             for i, (kind, norm) in enumerate(zip(layout.kinds, norms))
         )
-        # Only build the T×T band when some layer needs it.
+        # Only build the local blocks' masks when some layer needs them.
         self.local_window = config.local_window if "L" in layout.kinds else None
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
                 output_hidden_states: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        masks = AttentionMasks.build(attention_mask, x.shape[1], x.device, self.local_window)
+        masks = AttentionMasks.build(attention_mask, x.shape[1], x.device, self.local_window,
+                                     batch_size=x.shape[0])
         states = (x,) if output_hidden_states else None
         for layer in self.layer:
             x = layer(x, masks)
