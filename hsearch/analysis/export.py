@@ -175,7 +175,9 @@ def model_card(rec: TrialRecord, objs: Sequence[Objective], info: dict[str, Any]
         scores.append(f"| {task} accuracy (score split / report split) | {_num(acc)} / {_num(test)} |")
     scores.append(f"| MLM accuracy (held-out, masked positions) | {_num(a.get('mlm_accuracy'))} |")
     lat = a.get("latency_ms")
-    lat_text = f"{lat:.3f} ms ± {a.get('latency_ms_spread', 0.0):.3f} (steady latency ± IQR of all runs)" if lat is not None else "-"
+    lat_text = f"{lat:.3f} ms ± {a.get('latency_ms_spread', 0.0):.3f} (measured: steady latency ± IQR of all runs)" if lat is not None else "-"
+    if a.get("latency_ms_predicted") is not None:
+        lat_text += f"; {a['latency_ms_predicted']:.3f} ms predicted by the cost table (the search's objective)"
     return f"""---
 library_name: transformers
 tags:

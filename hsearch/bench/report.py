@@ -20,6 +20,13 @@ _TRAIN_COLS = [("name", "model", "{}"), ("layout", "layout", "{}"), ("tokens_per
                ("mfu", "MFU", "{:.1%}"), ("peak_mem_mb", "peak MiB", "{:,.0f}"),
                ("loss_first", "loss0", "{:.2f}"), ("loss_last", "lossN", "{:.2f}")]
 
+_COST_COLS = [("layout", "layout", "{}"), ("step_ms_predicted", "step ms pred", "{:.2f}"),
+              ("step_ms", "step ms", "{:.2f}"), ("step_ms_spread", "IQR", "{:.2f}"), ("step_error", "error", "{:+.1%}"),
+              ("latency_ms_predicted", "latency ms pred", "{:.3f}"), ("latency_ms", "latency ms", "{:.3f}"),
+              ("latency_ms_spread", "IQR", "{:.3f}"), ("latency_error", "error", "{:+.1%}"),
+              ("params", "params", "{:,}")]
+_TITLES = {"latency": "Inference latency", "train": "Training throughput", "cost": "Cost-model accuracy"}
+
 
 def hardware_lines(hw: dict[str, Any]) -> list[str]:
     """Markdown bullet lines for a report (keys of :func:`hsearch.trial.hardware.hardware_info`)."""
@@ -40,7 +47,7 @@ def hardware_lines(hw: dict[str, Any]) -> list[str]:
 
 
 def _columns(report: dict[str, Any]):
-    return _LATENCY_COLS if report["kind"] == "latency" else _TRAIN_COLS
+    return {"latency": _LATENCY_COLS, "train": _TRAIN_COLS, "cost": _COST_COLS}[report["kind"]]
 
 
 def _cell(fmt: str, value: Any) -> str:
@@ -73,7 +80,7 @@ def to_markdown(report: dict[str, Any], command: str | None = None, *, raw: bool
                 level: int = 1) -> str:
     """Markdown with hardware, settings, the results table, targets and (``raw``) the JSON."""
     head, body = table_rows(report)
-    title = "Inference latency" if report["kind"] == "latency" else "Training throughput"
+    title = _TITLES[report["kind"]]
     s = report["settings"]
     h = "#" * level
     lines = [f"{h} {title} (measured by `hsearch bench {report['kind']}`)", ""]

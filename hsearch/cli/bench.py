@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from hsearch.cli.common import add_set_flag, parse_sets
+
 
 def add(sub) -> None:
     p = sub.add_parser("bench", help="measure inference latency / training throughput vs Hugging Face BERT")
@@ -41,6 +43,15 @@ def add(sub) -> None:
     tr.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip transformers.BertForMaskedLM")
     tr.add_argument("--out", default=None, help="write FILE.md or FILE.json (with the hardware)")
+
+    co = bsub.add_parser("cost", help="cost-model accuracy: predicted vs measured step time and latency of whole models")
+    co.add_argument("--recipe", default="cpu-small", help="trial recipe (default: %(default)s)")
+    add_set_flag(co)
+    co.add_argument("--layouts", default=None,
+                    help="comma-separated presets or layout strings (default: the 4 presets and 6 mixed layouts)")
+    co.add_argument("--data-dir", default=None, help="offline data folder (the tokenizer comes from the corpus)")
+    co.add_argument("--device", default=None, choices=("cpu", "cuda"), help="default: cuda if available")
+    co.add_argument("--out", default=None, help="write FILE.md or FILE.json (with the hardware)")
     p.set_defaults(func=handle)
 
 
@@ -53,6 +64,16 @@ def handle(args) -> int:
 
     if args.out and not args.out.endswith((".md", ".json")):
         raise BenchError(f"--out {args.out!r}: unknown report format (allowed: .md, .json)")
+    if args.bench_command == "cost":
+        from hsearch.bench.cost import bench_cost
+
+        layouts = [t.strip() for t in args.layouts.split(",") if t.strip()] if args.layouts else None
+        report = bench_cost(args.recipe, parse_sets(args.overrides), layouts, data_dir=args.data_dir,
+                            device=args.device, progress=say)
+        print(format_table(report))
+        if args.out:
+            print(f"wrote {write_report(report, args.out)}")
+        return 0
     layouts = parse_layouts(args.layouts)
     if args.bench_command == "latency":
         from hsearch.bench.latency import bench_latency

@@ -91,8 +91,8 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
 
     With ``pretrain.charge: cost-model`` a time budget becomes the number of steps the cost table's
     step time for this layout fits (``cost_table``, when it was measured for this recipe on this
-    kind of machine; otherwise this machine's, measured once and cached). A table's latency
-    prediction is recorded whenever there is a table.
+    kind of machine; otherwise this machine's, measured once and cached). A table's predictions
+    (step time, latency) are recorded whenever there is a table.
     """
     from hsearch.data import load_task, prepare_corpus
     from hsearch.model import HybridBertForMaskedLM
@@ -136,13 +136,14 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
                          seed=p.seed, budget=p.budget.text, data_prep_seconds=corpus.prep_seconds,
                          cache_hit=corpus.cache_hit, charge=p.charge)
     train_spec = p
-    if p.charge == "cost-model" or cost_table is not None:
+    charging = p.charge == "cost-model" and p.budget.kind == "time"
+    if charging or cost_table is not None:  # a table is measured only when the charge needs one
         table = _table_for(recipe, lay, preset_opts, tokenizer, cost_table, data_dir, dev, progress)
         predicted = table.predict(lay)
         result.cost_table = table.key
         result.step_seconds_predicted = predicted.step_seconds
         result.latency_ms_predicted = predicted.latency_ms
-        if p.charge == "cost-model" and p.budget.kind == "time":
+        if charging:
             steps = charged_steps(p.budget.amount, predicted.step_seconds)
             train_spec = dataclasses.replace(p, budget=Budget("steps", float(steps), f"{steps} steps"))
             result.pretrain_seconds_predicted = steps * predicted.step_seconds
