@@ -31,7 +31,8 @@ def test_table_predicts_exact_parameter_counts_and_is_measured_once(shared_data,
 
     recipe = load_recipe("cpu-small", {**TINY, "finetune.tasks": {}})
     table = costing.cost_table(recipe, num_layers=4, variants=VARIANTS, data_dir=shared_data)
-    assert len(table.probes) == 2 * len(VARIANTS) and table.seconds > 0
+    # Each variant at depth 1 and 4, and each pre/sub one alternating with a post layer.
+    assert len(table.probes) == 2 * len(VARIANTS) + 3 and table.seconds > 0
     assert all(p.step_seconds > 0 and p.latency_ms > 0 for p in table.probes)
     tokenizer = prepare_corpus(recipe.corpus, recipe.tokenizer, 32, data_dir=shared_data).tokenizer
     # Layouts no probe had: mixed kinds, mixed norms, exit norms in the middle.

@@ -51,6 +51,9 @@ def add(sub) -> None:
                     help="comma-separated presets or layout strings (default: the 4 presets and 6 mixed layouts)")
     co.add_argument("--data-dir", default=None, help="offline data folder (the tokenizer comes from the corpus)")
     co.add_argument("--device", default=None, choices=("cpu", "cuda"), help="default: cuda if available")
+    co.add_argument("--step-runs", type=int, default=None, help="timed training steps per model (default 15)")
+    co.add_argument("--max-params-at-once", type=int, default=None,
+                    help="models timed round-robin together hold at most this many parameters (memory)")
     co.add_argument("--out", default=None, help="write FILE.md or FILE.json (with the hardware)")
     p.set_defaults(func=handle)
 
@@ -69,7 +72,8 @@ def handle(args) -> int:
 
         layouts = [t.strip() for t in args.layouts.split(",") if t.strip()] if args.layouts else None
         report = bench_cost(args.recipe, parse_sets(args.overrides), layouts, data_dir=args.data_dir,
-                            device=args.device, progress=say)
+                            device=args.device, step_runs=args.step_runs,
+                            max_params_at_once=args.max_params_at_once, progress=say)
         print(format_table(report))
         if args.out:
             print(f"wrote {write_report(report, args.out)}")

@@ -207,7 +207,7 @@ def largest_node_cpus() -> float:
 
 
 def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None,
-                cost_table: str | None = None) -> dict[str, Any]:
+                cost_table: str | None = None, latency_repeats: int = 1) -> dict[str, Any]:
     """Runs in a Ray worker: one trial, plus where and on what it ran."""
     import ray
 
@@ -218,7 +218,8 @@ def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None
     cpu0 = time.process_time()
     should_stop = (lambda: time.time() >= deadline) if deadline else None
     table = CostTable.from_json(cost_table) if cost_table else None
-    result = run_trial(layout, recipe, out_dir=out_dir, should_stop=should_stop, cost_table=table)
+    result = run_trial(layout, recipe, out_dir=out_dir, should_stop=should_stop, cost_table=table,
+                       latency_repeats=latency_repeats)
     ctx = ray.get_runtime_context()
     return {
         "result": result.to_dict(),
@@ -233,7 +234,7 @@ def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None
     }
 
 
-def _cost_task(recipe, num_layers: int, variants: list[str], known: str | None) -> str:
+def _cost_task(recipe, num_layers: int, variants: list[str], mixed_norms: bool, known: str | None) -> str:
     """Runs in a Ray worker holding a whole node: the recipe's cost table, as JSON.
 
     ``known``: a table the study already holds; it is kept when it was measured for the same
@@ -242,7 +243,7 @@ def _cost_task(recipe, num_layers: int, variants: list[str], known: str | None) 
     from hsearch.cost.table import CostTable
     from hsearch.trial.costing import cost_table
 
-    table = cost_table(recipe, num_layers=num_layers, variants=variants,
+    table = cost_table(recipe, num_layers=num_layers, variants=variants, mixed_norms=mixed_norms,
                        known=CostTable.from_json(known) if known else None)
     return table.to_json()
 
@@ -264,14 +265,41 @@ def submit(slots: Slots, layout: str, recipe, out_dir: str | None, deadline: flo
     return _remote(_trial_task).options(**slots.options()).remote(layout, recipe, out_dir, deadline, cost_table)
 
 
-def measure_cost(slots: Slots, recipe, num_layers: int, variants: list[str], known: str | None) -> str:
+def whole_node(slots: Slots) -> dict[str, Any]:
+    """Ray options of a task that holds a whole node: all the CPUs of the largest node (and, on a
+    GPU cluster, a GPU to train on), so no trial shares the machine while the task times."""
+    return {"num_cpus": slots.node_cpus, "num_gpus": 1 if slots.use_gpu else 0, "max_retries": 0}
+
+
+def whole_nodes(slots: Slots) -> int:
+    """How many whole-node tasks can run at once: alive nodes with the largest node's CPUs."""
+    import ray
+
+    count = 0
+    for n in ray.nodes():
+        res = n.get("Resources", {}) if n.get("Alive") else {}
+        if float(res.get("CPU", 0)) >= slots.node_cpus and (not slots.use_gpu or float(res.get("GPU", 0)) >= 1):
+            count += 1
+    return max(1, count)
+
+
+def submit_whole_node(slots: Slots, layout: str, recipe, deadline: float | None, cost_table: str | None,
+                      latency_repeats: int):
+    """Start one trial on a task that holds a whole node (re-evaluation: its latency is timed with
+    nothing else on the machine); returns its ObjectRef. No artifacts are written."""
+    return _remote(_trial_task).options(**whole_node(slots)).remote(layout, recipe, None, deadline, cost_table,
+                                                                    latency_repeats)
+
+
+def measure_cost(slots: Slots, recipe, num_layers: int, variants: list[str], mixed_norms: bool,
+                 known: str | None) -> str:
     """Measure (or load) ``recipe``'s cost table on a worker that holds a whole node, so no
     trial shares the machine while it times; blocks until done."""
     import ray
 
     whole = {"num_gpus": 1, "num_cpus": 1} if slots.use_gpu else {"num_cpus": slots.node_cpus, "num_gpus": 0}
     try:
-        return ray.get(_remote(_cost_task).options(max_retries=0, **whole).remote(recipe, num_layers, variants, known))
+        return ray.get(_remote(_cost_task).options(max_retries=0, **whole).remote(recipe, num_layers, variants, mixed_norms, known))
     except ray.exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None) or exc
         raise DispatchError(f"measuring the cost table failed: {type(cause).__name__}: "

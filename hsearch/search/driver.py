@@ -80,6 +80,8 @@ class RunConfig:
     max_params: int | None = None  # cap on the parameter count (else the space's)
     grace: float = 10.0  # seconds running trials get to stop by themselves at the deadline
     poll: float = 0.5
+    reevaluate_share: float = 0.2  # of --budget, kept for re-evaluating the final front (0: none)
+    reevaluate_seeds: int = 3  # fine-tuning seeds per member in that re-evaluation
 
 
 @dataclass
@@ -104,6 +106,7 @@ class RunSummary:
     seconds: float = 0.0
     queued_seeds: list[str] = field(default_factory=list)
     retried: list[int] = field(default_factory=list)
+    reevaluation: Any = None  # hsearch.search.reevaluate.ReevalSummary, when the run re-evaluated its front
 
 
 def default_study_name(space: SearchSpace, recipe) -> str:
@@ -190,6 +193,13 @@ class Driver:
         from hsearch import trial
 
         self.budget_s = run_budget_seconds(cfg.budget)
+        share = cfg.reevaluate_share
+        if not (isinstance(share, (int, float)) and 0 <= share < 1):
+            raise HsearchError(f"--reevaluate-share {share}: must be at least 0 and below 1")
+        if cfg.reevaluate_seeds < 1:
+            raise HsearchError(f"--reevaluate-seeds {cfg.reevaluate_seeds}: must be at least 1")
+        # The search itself gets the budget less the share kept for re-evaluating its front.
+        self.search_s = self.budget_s * (1 - share) if math.isfinite(self.budget_s) else math.inf
         if cfg.max_trials is not None and cfg.max_trials < 1:
             raise HsearchError(f"--max-trials must be at least 1, got {cfg.max_trials}")
         if cfg.heartbeat < 1:
@@ -219,11 +229,13 @@ class Driver:
                 check_compatible(existing, objective=cfg.objective, space=self.space.name, recipe=self.recipe.name)
                 earlier = existing.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         need = self.estimate(earlier)
-        if need > self.budget_s:
+        if need > self.search_s:
+            kept = (f"; the search gets {1 - cfg.reevaluate_share:.0%} of it, --reevaluate-share "
+                    f"{cfg.reevaluate_share:g} keeps the rest" if cfg.reevaluate_share else "")
             raise HsearchError(
                 f"--budget {cfg.budget}: shorter than one trial of recipe {self.recipe.name} "
-                f"(estimated {format_duration(need)}: pretraining budget plus fine-tuning and latency); "
-                f"give at least {format_duration(need)}"
+                f"(estimated {format_duration(need)}: pretraining budget plus fine-tuning and latency{kept}); "
+                f"give at least {format_duration(need / (1 - cfg.reevaluate_share))}"
             )
         resources = dispatch.connect(cfg.address, data_dir=cfg.data_dir)
         self.slots = dispatch.plan_slots(resources, float(self.recipe.resources.cpus),
@@ -278,7 +290,8 @@ class Driver:
     def _run(self) -> RunSummary:
         cfg = self.cfg
         t0 = time.time()
-        self.deadline = t0 + self.budget_s
+        self.deadline = t0 + self.search_s  # the search's; the run ends at t0 + budget_s
+        self.end = t0 + self.budget_s
         self.study = open_study(self.storage, self.study_name, objective=cfg.objective, sampler=cfg.sampler, seed=cfg.seed)
         summary = RunSummary(self.study_name, cfg.storage)
         self.summary = summary
@@ -296,6 +309,10 @@ class Driver:
             "max_params": self.caps.max_params,
         }.items():
             self.study.set_user_attr(key, value)
+        for recipe in self.recipes():  # the resolved recipes, so a trial can be run again (reevaluate)
+            text = json.dumps(recipe.to_dict(), sort_keys=True)
+            if self.study.user_attrs.get(f"recipe:{recipe.hash}") != text:
+                self.study.set_user_attr(f"recipe:{recipe.hash}", text)
         summary.retried = self._settle_lost_trials()
         summary.queued_seeds = enqueue_seeds(
             self.study,
@@ -334,8 +351,35 @@ class Driver:
             self._cancel_all("cancelled: interrupted (Ctrl-C)")
             self._finish(t0)
             raise
+        if cfg.reevaluate_share > 0 and math.isfinite(self.budget_s):
+            try:
+                self._reevaluate_front()
+            except KeyboardInterrupt:
+                summary.stop_reason += "; re-evaluation interrupted"
+                self._finish(t0)
+                raise
         self._finish(t0)
         return summary
+
+    def _reevaluate_front(self) -> None:
+        """The reserved share (and whatever the search left): the final front and the seeds
+        re-evaluated with ``reevaluate_seeds`` fine-tuning seeds and whole-node latency."""
+        from hsearch.search import reevaluate
+
+        chosen = reevaluate.members(self.study)
+        if not chosen:
+            return
+        self.deadline = self.end  # the panel's time left is now the run's
+        self._emit("reeval", f"re-evaluating {len(chosen)} trial(s): the front and the seeds, "
+                             f"{self.cfg.reevaluate_seeds} fine-tuning seeds each, "
+                             f"{format_duration(max(0.0, self.end - time.time()))} left")
+        try:
+            self.summary.reevaluation = reevaluate.reevaluate(
+                self.study, chosen, self.slots, seeds=self.cfg.reevaluate_seeds, deadline=self.end,
+                emit=lambda text: self._emit("reeval", text), poll=self.cfg.poll, run_id=self.run_id)
+        except HsearchError as exc:  # the search's results stand; say why the re-evaluation did not
+            self.summary.stop_reason += f"; re-evaluation failed: {exc}"
+            self._emit("reeval", f"re-evaluation failed: {exc}")
 
     def _finish(self, t0: float) -> None:
         self.summary.seconds = time.time() - t0
@@ -350,6 +394,7 @@ class Driver:
                 "stop_reason": self.summary.stop_reason,
                 "slots": self.slots.concurrency,
                 "gpu": self.slots.use_gpu,
+                "reevaluated": self.summary.reevaluation.done if self.summary.reevaluation else None,
             },
         )
         self._emit("end", f"stopped: {self.summary.stop_reason}")
@@ -414,7 +459,7 @@ class Driver:
             attr = f"cost_table:{recipe.hash}"
             self._emit("cost", f"cost table for recipe {recipe.name} ({recipe.hash[:8]}): measuring or loading")
             text = dispatch.measure_cost(self.slots, recipe, self.space.num_layers, variants,
-                                         self.study.user_attrs.get(attr))
+                                         self.space.norm_per_layer, self.study.user_attrs.get(attr))
             table = CostTable.from_json(text)
             if self.study.user_attrs.get(attr) != text:
                 self.study.set_user_attr(attr, text)

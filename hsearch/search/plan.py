@@ -90,7 +90,8 @@ def make_plan(space_path: str, recipe_name: str, overrides: dict[str, Any], budg
         try:
             resources = dispatch.connect(address, data_dir=data_dir)
             slots = dispatch.plan_slots(resources, float(recipe.resources.cpus), node_cpus=dispatch.largest_node_cpus())
-            table = CostTable.from_json(dispatch.measure_cost(slots, recipe, space.num_layers, variants, None))
+            table = CostTable.from_json(dispatch.measure_cost(slots, recipe, space.num_layers, variants,
+                                                              space.norm_per_layer, None))
             where = f"Ray cluster {address}: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
         finally:
             dispatch.shutdown()
@@ -100,7 +101,8 @@ def make_plan(space_path: str, recipe_name: str, overrides: dict[str, Any], budg
         gpus = _local_gpus()
         slots = dispatch.plan_slots({"CPU": float(os.cpu_count() or 1), "GPU": float(gpus)},
                                     float(recipe.resources.cpus))
-        table = cost_table(recipe, num_layers=space.num_layers, variants=variants, data_dir=data_dir)
+        table = cost_table(recipe, num_layers=space.num_layers, variants=variants,
+                           mixed_norms=space.norm_per_layer, data_dir=data_dir)
         where = f"this machine: {os.cpu_count()} CPUs, {gpus} GPUs"
     found, complete = layouts(space)
     overhead = trial_seconds(recipe, [], trial_overhead) - (

@@ -29,7 +29,7 @@ from hsearch.trial.recipe import Recipe
 log = logging.getLogger("hsearch.cost")
 
 ALL_VARIANTS = tuple(variant(k, n) for k in KINDS for n in NORMS)
-STEP_WARMUP, STEP_RUNS = 2, 10
+STEP_WARMUP, STEP_RUNS = 2, 15
 MAX_PARAMS_AT_ONCE = 150_000_000  # probes timed together (round-robin) hold at most this many parameters
 
 
@@ -65,17 +65,28 @@ def same_machine(table: CostTable, device: torch.device) -> bool:
     return _fingerprint(table.hardware) == _fingerprint(hardware_info(device))
 
 
-def _probe_layouts(variants: Sequence[str], num_layers: int) -> list[str]:
+def probe_layouts(variants: Sequence[str], num_layers: int, mixed_norms: bool = True) -> list[str]:
+    """What a table is fitted to: each variant one layer deep and ``num_layers`` deep, and, where
+    layers may mix norms, a stack alternating each pre/sub variant with a post one, whose many exit
+    LayerNorms pin the exit term down (homogeneous stacks have at most one)."""
     depths = sorted({1, num_layers})
-    return [" ".join([v] * n) for v in variants for n in depths]
+    out = [" ".join([v] * n) for v in variants for n in depths]
+    posts = [v for v in variants if v.endswith("/post")]
+    if mixed_norms and posts and num_layers >= 2:
+        for v in variants:
+            if not v.endswith("/post"):
+                post = next((p for p in posts if p.split("/")[0] == v.split("/")[0]), posts[0])
+                out.append(" ".join([v, post] * (num_layers // 2) + [v] * (num_layers % 2)))
+    return out
 
 
 def cost_table(recipe: Recipe, *, num_layers: int, options: Mapping[str, Any] | None = None,
                data_dir: str | Path | None = None, device: str | None = None, variants: Sequence[str] = ALL_VARIANTS,
-               cache: bool = True, known: CostTable | None = None,
+               mixed_norms: bool = True, cache: bool = True, known: CostTable | None = None,
                progress: Callable[[str], None] | None = None) -> CostTable:
     """The cost table for ``recipe`` at ``num_layers`` layers on this machine: ``known`` when it has
-    this machine's and shape's key (a study's table), else the cached one, else measured now."""
+    this machine's and shape's key (a study's table), else the cached one, else measured now.
+    ``mixed_norms``: whether layouts may mix norm placements (then the exit term is probed)."""
     from hsearch.data import cache_root, prepare_corpus
     from hsearch.data.cache import cache_key
     from hsearch.trial.hardware import hardware_info, pick_device
@@ -88,7 +99,7 @@ def cost_table(recipe: Recipe, *, num_layers: int, options: Mapping[str, Any] | 
     hardware = hardware_info(dev, precision=precision, threads=recipe.resources.cpus)
     corpus = prepare_corpus(recipe.corpus, recipe.tokenizer, recipe.pretrain.seq_len, data_dir=data_dir, log=say)
     shapes = cost_shapes(recipe, options, num_layers, corpus.tokenizer)
-    key = cache_key("cost-table-v1", _fingerprint(hardware), shapes, sorted(variants))
+    key = cache_key("cost-table-v1", _fingerprint(hardware), shapes, sorted(variants), mixed_norms)
     path = cache_root() / "cost" / f"{key}.json"
     if known is not None and known.key == key:
         if cache:
@@ -98,7 +109,7 @@ def cost_table(recipe: Recipe, *, num_layers: int, options: Mapping[str, Any] | 
         return CostTable.from_json(path.read_text())
     t0 = time.perf_counter()
     say(f"measuring the cost table: {len(variants)} layer variants on {hardware['device_name']}")
-    probes = measure_probes(recipe, _probe_layouts(variants, num_layers), corpus.tokenizer, corpus.train,
+    probes = measure_probes(recipe, probe_layouts(variants, num_layers, mixed_norms), corpus.tokenizer, corpus.train,
                             options=options, device=dev, autocast_dtype=autocast_dtype)
     table = fit(probes, variants, key=key, hardware=hardware, shapes=shapes, seconds=time.perf_counter() - t0)
     if cache:
@@ -115,10 +126,11 @@ def _store(path: Path, table: CostTable) -> None:
 
 
 def measure_probes(recipe: Recipe, layouts: Sequence[str], tokenizer: Any, blocks, *, options: Mapping[str, Any],
-                   device: torch.device, autocast_dtype: torch.dtype | None,
+                   device: torch.device, autocast_dtype: torch.dtype | None, step_runs: int = STEP_RUNS,
+                   max_params_at_once: int = MAX_PARAMS_AT_ONCE,
                    clock: Callable[[], float] = time.perf_counter) -> list[Probe]:
     """Time each layout's training step and inference forward (round-robin within groups that fit
-    :data:`MAX_PARAMS_AT_ONCE`); also used to check predictions against whole models."""
+    ``max_params_at_once``); also used to check predictions against whole models."""
     from hsearch.model import HybridBertForMaskedLM
     from hsearch.model.inference import prepare_for_inference, random_inputs, time_calls
     from hsearch.trial.pretrain import Stepper
@@ -142,7 +154,7 @@ def measure_probes(recipe: Recipe, layouts: Sequence[str], tokenizer: Any, block
                 stepper.warm_up(micro[0])
                 steppers.append(stepper)
             steps = time_calls([lambda s=s: s.step(micro, p.lr) for s in steppers], [{}] * len(steppers),
-                               warmup=STEP_WARMUP, runs=STEP_RUNS, device=device, clock=clock, grad=True)
+                               warmup=STEP_WARMUP, runs=step_runs, device=device, clock=clock, grad=True)
             for s in steppers:
                 s.close()
         with num_threads(lat.threads):
@@ -166,7 +178,7 @@ def measure_probes(recipe: Recipe, layouts: Sequence[str], tokenizer: Any, block
         model = HybridBertForMaskedLM(config).to(device)
         params = sum(t.numel() for t in model.parameters())  # as a trial counts them (MLM model)
         # DeepSpeed engines share one process group, so they are timed one at a time.
-        if group and (held + params > MAX_PARAMS_AT_ONCE or p.engine == "deepspeed"):
+        if group and (held + params > max_params_at_once or p.engine == "deepspeed"):
             flush()
             held = 0
         group.append((layout, model, params))
