@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from hsearch.model import HybridBertConfig
 
@@ -36,3 +37,18 @@ def batch(b: int = 3, t: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.T
     for row in range(1, b):
         mask[row, t - 3 * row:] = 0
     return ids, mask
+
+
+class ShapeRecorder(TorchDispatchMode):
+    """Records the shape of every tensor an operator returns (to prove one was never built)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.shapes.append(tuple(t.shape))
+        return out

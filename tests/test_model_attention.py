@@ -8,12 +8,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from hsearch.model import HybridBertModel
 from hsearch.model.attention import AdditiveAttention, AttentionMasks, LocalAttention
 from hsearch.model.layers import subln_init_gain
-from _model_helpers import NORM_LAYOUTS, VOCAB, batch, randomise_, tiny_config
+from _model_helpers import NORM_LAYOUTS, VOCAB, ShapeRecorder, batch, randomise_, tiny_config
 
 
 @torch.no_grad()
@@ -75,26 +74,13 @@ def test_padding_gets_exactly_zero_pooling_weight():
     assert torch.all(weights[0, 3:] == 0) and torch.allclose(weights.sum(1), torch.ones(2, 3))
 
 
-class _ShapeRecorder(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.shapes = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
-                self.shapes.append(tuple(t.shape))
-        return out
-
-
 def test_additive_attention_never_builds_a_token_by_token_tensor():
     t = 257  # a length no other dimension has
     model = HybridBertModel(tiny_config("AA:sub", max_position_embeddings=300)).eval()
     ids = torch.randint(1, VOCAB, (2, t))
     mask = torch.ones(2, t, dtype=torch.long)
     mask[1, 200:] = 0
-    with torch.no_grad(), _ShapeRecorder() as rec:
+    with torch.no_grad(), ShapeRecorder() as rec:
         model(ids, attention_mask=mask)
     assert rec.shapes and all(shape.count(t) <= 1 for shape in rec.shapes)
 

@@ -13,11 +13,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from hsearch.model import HybridBertModel
 from hsearch.model.attention import LOCAL_BLOCK, AttentionMasks, LocalAttention, LocalBlocks
-from _model_helpers import VOCAB, randomise_, tiny_config
+from _model_helpers import ShapeRecorder, VOCAB, randomise_, tiny_config
 
 TOL = dict(atol=1e-5, rtol=0)
 
@@ -138,26 +137,13 @@ def test_block_plan_is_linear_in_length_and_dense_only_when_no_dearer():
         assert g.num_blocks == 1 or g.padded_len * g.span < t * t
 
 
-class _ShapeRecorder(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.shapes = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for r in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(r, torch.Tensor):
-                self.shapes.append(tuple(r.shape))
-        return out
-
-
 def test_local_model_never_builds_a_token_by_token_tensor():
     t, window = 1001, 16  # a length no other dimension has
     model = HybridBertModel(tiny_config("LL:sub", max_position_embeddings=1024, local_window=window)).eval()
     ids = torch.randint(1, VOCAB, (2, t))
     mask = torch.ones(2, t, dtype=torch.long)
     mask[1, 700:] = 0
-    with torch.no_grad(), _ShapeRecorder() as rec:
+    with torch.no_grad(), ShapeRecorder() as rec:
         model(ids, attention_mask=mask)
     assert rec.shapes and all(shape.count(t) <= 1 for shape in rec.shapes)
     biggest = max(math.prod(s) for s in rec.shapes)
