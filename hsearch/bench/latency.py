@@ -89,7 +89,8 @@ def bench_latency(
                 st = stats_from_times(t, path=prep.path, threads=used, device=device, seq_len=seq_len,
                                       batch_size=batch)
                 flops = encoder_flops(layout, batch=batch, seq_len=seq_len, hidden=dim["hidden_size"],
-                                      intermediate=dim["intermediate_size"])
+                                      intermediate=dim["intermediate_size"],
+                                      window=getattr(model.config, "local_window", None))
                 rows.append({
                     "name": name, "layout": layout, "reference": is_ref, "seq_len": seq_len, "batch": batch,
                     "median_ms": st.median_ms, "spread_ms": st.spread_ms, "runs": len(t), "runs_ms": t,

@@ -146,6 +146,7 @@ def bench_train(
             + (", compiled" if compile else ""))
         model = build()
         params = count_params(model)
+        window = getattr(model.config, "local_window", None)  # L's executed FLOPs depend on it
         result = train_one(model, batches, steps=steps, warmup_steps=warmup_steps, precision=precision,
                            compile=compile, device=dev)
         del model
@@ -156,7 +157,7 @@ def bench_train(
         flops = train_step_flops(mlm_forward_flops(
             layout, batch=batch, seq_len=seq_len, hidden=dim["hidden_size"],
             intermediate=dim["intermediate_size"], vocab=dim["vocab_size"],
-            masked_tokens=None if is_ref else masked))
+            masked_tokens=None if is_ref else masked, window=window))
         achieved = flops / (step_ms / 1000.0)
         rows.append({
             "name": name, "layout": layout, "reference": is_ref, "layers": layers, "seq_len": seq_len,
