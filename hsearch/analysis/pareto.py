@@ -5,14 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from hsearch import front
 from hsearch.analysis.study import Objective, TrialRecord, objectives, records
 from hsearch.errors import HsearchError
+from hsearch.search.robust import LATENCY, Member, key, robust_front
 
 FORMATS = ("table", "json", "csv")
+RULE = ("B is separably dominated by A when A is better beyond the 95% intervals: on every objective A's "
+        "worst bound is at least as good as B's best bound, strictly on one (hsearch.front.separably_dominates); "
+        "the robust front is the re-evaluated members no other re-evaluated member separably dominates")
 
 
 def dominates(a: Sequence[float], b: Sequence[float], objs: Sequence[Objective]) -> bool:
@@ -33,6 +37,16 @@ class ParetoResult:
     front: list[TrialRecord]  # sorted by the first objective, best first
     seeds: list[tuple[TrialRecord, list[TrialRecord]]]  # seed trial, the front trials dominating it
     trials: list[TrialRecord]
+    robust: list[Member] = field(default_factory=list)  # re-evaluated trials, best mean score first
+
+    @property
+    def robust_front(self) -> list[Member]:
+        return [m for m in self.robust if m.robust]
+
+    def role(self, number: int) -> str:
+        on_front = number in {r.number for r in self.front}
+        is_seed = number in {r.number for r, _ in self.seeds}
+        return "front+seed" if on_front and is_seed else "front" if on_front else "seed" if is_seed else "trial"
 
     @property
     def complete(self) -> list[TrialRecord]:
@@ -49,7 +63,36 @@ def pareto(study) -> ParetoResult:
     for r in seed_evaluations(recs):
         doms = [f for f in best if r.complete and dominates(f.values, r.values, objs)]
         seeds.append((r, doms))
-    return ParetoResult(study.study_name, objs, best, seeds, recs)
+    return ParetoResult(study.study_name, objs, best, seeds, recs, robust_members(recs, objs))
+
+
+def robust_members(recs: Sequence[TrialRecord], objs: Sequence[Objective]) -> list[Member]:
+    """The re-evaluated complete trials on (mean score, mean measured latency) with their 95%
+    intervals, each marked robust or not (:data:`RULE`), best mean score first."""
+    if len(objs) != 2:
+        return []
+    members = robust_front([(r.number, r.attrs) for r in recs if r.complete], [objs[0].name, LATENCY],
+                           [o.maximize for o in objs])
+    sign = -1 if objs[0].maximize else 1
+    return sorted(members, key=lambda m: (sign * m.means[0], m.number))
+
+
+def robust_row(m: Member, res: "ParetoResult") -> dict[str, Any]:
+    """A re-evaluated member as plain data (json/csv)."""
+    score = res.objectives[0].name
+    a = m.attrs
+    rec = next((r for r in res.trials if r.number == m.number), None)
+    return {
+        "trial": m.number, "layout": a.get("layout"), "role": res.role(m.number),
+        "seed": rec.seed_preset if rec is not None else None,
+        f"reeval_{score}_mean": m.means[0], f"reeval_{score}_ci95": a.get(key(score, "ci95")),
+        f"reeval_{score}_std": a.get(key(score, "std")),
+        "reeval_latency_ms_mean": m.means[1], "reeval_latency_ms_ci95": a.get(key(LATENCY, "ci95")),
+        "reeval_latency_ms_std": a.get(key(LATENCY, "std")),
+        "reeval_seeds": a.get("reeval_seeds"), "reeval_pretrain_seeds": a.get("reeval_pretrain_seeds"),
+        "robust": m.robust, "separably_dominated_by": list(m.dominated_by),
+        "separably_dominates": list(m.dominates),
+    }
 
 
 def seed_evaluations(recs: Sequence[TrialRecord]) -> list[TrialRecord]:
@@ -90,18 +133,21 @@ def to_rows(res: ParetoResult) -> list[dict[str, Any]]:
     rows = []
     front_numbers = {r.number for r in res.front}
     seed_of = {r.number: doms for r, doms in res.seeds}
+    robust = {m.number: robust_row(m, res) for m in res.robust}
+    extra = lambda n: {k: v for k, v in robust.get(n, {}).items() if k.startswith("reeval_") or k in (  # noqa: E731
+        "robust", "separably_dominated_by")}
     for rec in res.front:
         d = row(rec, res.objectives)
         d["role"] = "front+seed" if rec.number in seed_of else "front"
         d["dominated_by"] = []
-        rows.append(d)
+        rows.append({**d, **extra(rec.number)})
     for rec, doms in res.seeds:
         if rec.number in front_numbers:
             continue
         d = row(rec, res.objectives)
         d["role"] = "seed"
         d["dominated_by"] = [f.number for f in doms]
-        rows.append(d)
+        rows.append({**d, **extra(rec.number)})
     return rows
 
 
@@ -150,6 +196,11 @@ def render_table(rows: list[dict[str, Any]], objs: Sequence[Objective], markdown
             else:
                 line.append(_fmt(d.get(c)))
         cells.append(line)
+    return _grid(heads, cells, markdown)
+
+
+def _grid(heads: list[str], cells: list[list[str]], markdown: bool) -> str:
+    """A plain-text (aligned columns) or markdown table."""
     if markdown:
         out = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
         out += ["| " + " | ".join(line) + " |" for line in cells]
@@ -159,6 +210,38 @@ def render_table(rows: list[dict[str, Any]], objs: Sequence[Objective], markdown
     out.append("  ".join("-" * w for w in widths))
     out += ["  ".join(v.ljust(w) for v, w in zip(line, widths)) for line in cells]
     return "\n".join(s.rstrip() for s in out)
+
+
+def _interval(m: Member, i: int, digits: int) -> str:
+    lo, hi = m.bounds[i]
+    text = m.shown(i, digits)
+    return f"{text} [{lo:.{digits}f}, {hi:.{digits}f}]" if lo > float("-inf") and hi < float("inf") else text
+
+
+def render_robust(res: ParetoResult, markdown: bool = False) -> str:
+    """The re-evaluated members: mean ± half-width [95% interval] of each objective, robust or not,
+    and which members separably dominate each (:data:`RULE`)."""
+    score = res.objectives[0].name
+    heads = ["trial", "role", "layout", f"{score} (mean ± 95%)", "measured latency ms (mean ± 95%)", "seeds",
+             "robust", "separably dominated by"]
+    cells = []
+    for m in res.robust:
+        a = m.attrs
+        layout = str(a.get("layout", "?"))
+        cells.append([f"#{m.number}", res.role(m.number), f"`{layout}`" if markdown else layout,
+                      _interval(m, 0, 4), _interval(m, 1, 3),
+                      f"{a.get('reeval_seeds', '?')}x{a.get('reeval_pretrain_seeds', '?')}",
+                      "yes" if m.robust else "no", ", ".join(f"#{n}" for n in m.dominated_by) or "-"])
+    return _grid(heads, cells, markdown)
+
+
+def robust_text(res: ParetoResult) -> str:
+    """The plain-text section ``pareto`` appends when trials were re-evaluated."""
+    robust = res.robust_front
+    return (f"re-evaluated: {len(res.robust)} trial(s); robust front: "
+            f"{', '.join(f'#{m.number}' for m in robust) or 'none'} ({len(robust)} not separably dominated)\n"
+            f"rule: {RULE}; seeds = fine-tuning x pretraining seeds, latency timed on a whole node\n"
+            + render_robust(res))
 
 
 def render(res: ParetoResult, fmt: str) -> str:
@@ -173,6 +256,10 @@ def render(res: ParetoResult, fmt: str) -> str:
             "front": [d for d in rows if d["role"] != "seed"],
             "seeds": [d for d in rows if d["role"] != "front"],
         }
+        if res.robust:
+            payload["dominance_rule"] = RULE
+            payload["robust_front"] = [m.number for m in res.robust_front]
+            payload["reevaluated"] = [robust_row(m, res) for m in res.robust]
         return json.dumps(payload, indent=2, sort_keys=False)
     if fmt == "csv":
         cols: list[str] = []
@@ -191,4 +278,5 @@ def render(res: ParetoResult, fmt: str) -> str:
     )
     if not rows:
         return head + "\nno complete trials yet"
-    return head + "\n" + render_table(rows, res.objectives)
+    text = head + "\n" + render_table(rows, res.objectives)
+    return text + "\n\n" + robust_text(res) if res.robust else text

@@ -175,3 +175,38 @@ def layers_png(eff: LayerEffects, imp: Importances, objs: Sequence[Objective], p
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def robust_png(res: ParetoResult, path: Path) -> None:
+    """The re-evaluated trials at (mean measured latency, mean score) with their 95% intervals as
+    error bars; robust-front members filled, separably dominated ones hollow, seeds labelled."""
+    plt = _pyplot()
+    oy = res.objectives[0]
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    seeds = {r.number: r for r, _ in res.seeds}
+    for group, colour, label in ((True, "#d1495b", "robust front"), (False, "#9aa5b1", "separably dominated")):
+        ms = [m for m in res.robust if m.robust == group]
+        if not ms:
+            continue
+        xs, ys = [m.means[1] for m in ms], [m.means[0] for m in ms]
+
+        def err(i: int, ms=ms):
+            lo = [m.means[i] - m.bounds[i][0] if math.isfinite(m.bounds[i][0]) else 0.0 for m in ms]
+            hi = [m.bounds[i][1] - m.means[i] if math.isfinite(m.bounds[i][1]) else 0.0 for m in ms]
+            return [lo, hi]
+
+        ax.errorbar(xs, ys, xerr=err(1), yerr=err(0), fmt="o", ms=7, capsize=4, lw=1.2, color=colour,
+                    mfc=colour if group else "white", label=label, zorder=3 if group else 2)
+    for m in res.robust:
+        text = _seed_label(seeds[m.number]) if m.number in seeds else f"#{m.number} {m.attrs.get('layout', '?')}"
+        ax.annotate(text, (m.means[1], m.means[0]), textcoords="offset points", xytext=(7, 6), fontsize=7,
+                    color="#1d3557" if m.number in seeds else "#7a1f2b")
+    ax.set_xlabel("latency_ms, measured on a whole node (lower is better)")
+    ax.set_ylabel(_label(oy) + ", mean over seeds")
+    ax.set_title(f"{res.study_name}: {len(res.robust_front)} robust of {len(res.robust)} re-evaluated "
+                 "(bars: 95% intervals)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

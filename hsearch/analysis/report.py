@@ -12,7 +12,7 @@ from typing import Any
 from hsearch.analysis import hypervolume as hv
 from hsearch.analysis import plots
 from hsearch.analysis.importance import Importances, layer_effects, param_importances
-from hsearch.analysis.pareto import ParetoResult, pareto, render_table, to_rows
+from hsearch.analysis.pareto import RULE, ParetoResult, pareto, render_robust, render_table, to_rows
 from hsearch.analysis.folders import staged_folder, write_marker
 from hsearch.analysis.study import TrialRecord, load_study, study_info
 from hsearch.errors import HsearchError
@@ -51,6 +51,8 @@ def write_report(storage: str | None, study_name: str | None, out: str | Path, *
         plots.pareto_html(res, tmp / "pareto.html")
         plots.hypervolume_png(history, objs, ref, tmp / "hypervolume.png")
         plots.layers_png(eff, imp, objs, tmp / "layers.png")
+        if res.robust:
+            plots.robust_png(res, tmp / "robust.png")
         (tmp / "report.md").write_text(_markdown(study, res, ref, history, imp), encoding="utf-8")
         final = history[-1].hypervolume if history else 0.0
         write_marker(tmp, MARKER, {
@@ -58,8 +60,10 @@ def write_report(storage: str | None, study_name: str | None, out: str | Path, *
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "complete": len(res.complete), "front": [r.number for r in res.front],
             "reference_point": list(ref), "hypervolume": final,
+            "robust_front": [m.number for m in res.robust_front] if res.robust else None,
         })
-    return ReportSummary(out, study.study_name, len(res.complete), len(res.front), ref, final)
+    files = (*FILES[:-1], "robust.png", FILES[-1]) if res.robust else FILES
+    return ReportSummary(out, study.study_name, len(res.complete), len(res.front), ref, final, files)
 
 
 def cost_rows(recs: list[TrialRecord]) -> tuple[list[tuple[int, str, float, float, float]], dict[str, float]]:
@@ -84,6 +88,51 @@ def _value(v: Any) -> str:
     return str(v)
 
 
+def seed_verdicts(res: ParetoResult) -> list[tuple[TrialRecord, str]]:
+    """For each seed layout: whether a found (non-seed) re-evaluated layout separably dominates it."""
+    by_number = {m.number: m for m in res.robust}
+    seeds = {r.number for r, _ in res.seeds}
+    layout = {r.number: r.layout for r in res.trials}
+    out = []
+    for rec, _ in res.seeds:
+        m = by_number.get(rec.number)
+        if m is None:
+            out.append((rec, "not re-evaluated"))
+            continue
+        found = [n for n in m.dominated_by if n not in seeds]
+        if found:
+            out.append((rec, "separably dominated by " + ", ".join(f"#{n} `{layout[n]}`" for n in found)))
+        else:
+            out.append((rec, "no found layout dominates it separably"
+                        + (" (it is on the robust front)" if m.robust else
+                           f" (seed(s) {', '.join(f'#{n}' for n in m.dominated_by)} do)")))
+    return out
+
+
+def _robust_section(res: ParetoResult) -> list[str]:
+    if not res.robust:
+        return ["", "## Re-evaluation", "",
+                "No trial has been re-evaluated yet (`hsearch reevaluate`, or `hsearch run --budget ...` with "
+                "`--reevaluate-share` above 0): the front above is one pretraining and one fine-tuning run per point."]
+    score = res.objectives[0].name
+    robust = res.robust_front
+    lines = [
+        "", "## Re-evaluation: the front with error bars", "",
+        f"{len(res.robust)} trials re-evaluated (front members and seeds): {score} as the mean over fine-tuning "
+        "seeds (K) from the same pretrained model, times pretraining seeds (P), and latency timed again on a Ray "
+        "task that held a whole node; bars and brackets are 95% Student-t intervals of the mean. "
+        f"Rule: {RULE}.", "",
+        "Robust front: " + (", ".join(f"#{m.number} `{m.attrs.get('layout')}`" for m in robust) or "none") + ".",
+        "", "![Front with 95% intervals](robust.png)", "",
+        render_robust(res, markdown=True), "",
+        "### Seed layouts against the found layouts", "",
+    ]
+    for rec, verdict in seed_verdicts(res):
+        name = "" if rec.seed_preset == rec.layout else f"**{rec.seed_preset}** "
+        lines.append(f"- {name}`{rec.layout}` (trial #{rec.number}): {verdict}")
+    return lines
+
+
 def _markdown(study, res: ParetoResult, ref, history, imp: Importances) -> str:
     info = study_info(study)
     objs = res.objectives
@@ -104,7 +153,8 @@ def _markdown(study, res: ParetoResult, ref, history, imp: Importances) -> str:
         if key in info:
             lines.append(f"| {key} | {_value(info[key])} |")
     extra = sorted(k for k in info if k not in {"space", "recipe", "recipe_hash", "objective", "budget", "sampler",
-                                                "seed", "hardware", "cost_ledger"})
+                                                "seed", "hardware", "cost_ledger", "reevaluations"}
+                   and not k.startswith("recipe:"))
     for key in extra:
         lines.append(f"| {key} | {_value(info[key])} |")
     devices = sorted({str(r.attrs.get("device")) for r in res.trials if r.attrs.get("device")})
@@ -141,6 +191,7 @@ def _markdown(study, res: ParetoResult, ref, history, imp: Importances) -> str:
         lines += ["", render_table([d for d in rows if d["role"] != "front"], objs, markdown=True)]
     else:
         lines.append("The study has no seed trials (origin `seed:<preset>`).")
+    lines += _robust_section(res)
     ref_text = ", ".join(f"{o.name} = {v:g}" for o, v in zip(objs, ref))
     lines += [
         "",

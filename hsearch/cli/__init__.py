@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hsearch.cli import bench, dashboard, export, layouts, pareto, plan, recipe, report, run, status, trial
+from hsearch.cli import (bench, dashboard, export, layouts, pareto, plan, recipe, reevaluate, report, run, status,
+                         trial)
 from hsearch.errors import HsearchError
 
-COMMANDS = (layouts, run, plan, status, pareto, report, export, dashboard, bench, trial, recipe)
+COMMANDS = (layouts, run, plan, status, pareto, reevaluate, report, export, dashboard, bench, trial, recipe)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,6 +36,11 @@ def add(sub) -> None:
                         "constraints.max_latency_ms otherwise)")
     p.add_argument("--max-params", type=int, default=None, metavar="N",
                    help="never train a layout with more than N parameters (constraints.max_params otherwise)")
+    p.add_argument("--reevaluate-share", type=float, default=0.2, metavar="F",
+                   help="share of --budget kept, at the end, for re-evaluating the final front and the seeds "
+                        "(as hsearch reevaluate; 0 turns it off; needs --budget; default: %(default)s)")
+    p.add_argument("--reevaluate-seeds", type=int, default=3, metavar="K",
+                   help="fine-tuning seeds per member in that re-evaluation (default: %(default)s)")
     p.set_defaults(func=handle)
 
 
@@ -48,6 +53,7 @@ def handle(args) -> int:
         objective=args.objective, address=args.address, max_trials=args.max_trials,
         data_dir=args.data_dir, seed=args.seed, artifacts=args.artifacts, heartbeat=args.heartbeat,
         trial_overhead=args.trial_overhead, max_latency_ms=args.max_latency_ms, max_params=args.max_params,
+        reevaluate_share=args.reevaluate_share, reevaluate_seeds=args.reevaluate_seeds,
     )
     with live_progress() as progress:
         summary = run_search(config, progress)
@@ -122,3 +128,7 @@ def print_summary(summary, console=None) -> None:
         f"skipped {summary.skipped}; stopped: {summary.stop_reason}",
         highlight=False, soft_wrap=True,
     )
+    if summary.reevaluation is not None:
+        from hsearch.cli.reevaluate import print_summary as reeval_summary
+
+        reeval_summary(summary.reevaluation, console)

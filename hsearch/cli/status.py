@@ -35,20 +35,31 @@ def print_status(status, console=None) -> None:
             if a.get(key) is not None]
     if caps:
         console.print("caps (predicted, never trained above): " + ", ".join(caps), highlight=False)
+    reeval = any(r.robust is not None for r in status.rows)
     table = Table(show_edge=False)
-    for col, just in (("#", "right"), ("state", "left"), ("layout", "left"), ("origin", "left"),
-                      (status.metric, "right"), ("latency ms", "right"), ("time", "right"),
-                      ("front", "center"), ("note", "left")):
+    cols = [("#", "right"), ("state", "left"), ("layout", "left"), ("origin", "left"),
+            (status.metric, "right"), ("latency ms", "right"), ("time", "right"), ("front", "center")]
+    if reeval:
+        cols += [("re-evaluated: mean ± 95% (score | measured latency)", "right"), ("robust", "left")]
+    for col, just in (*cols, ("note", "left")):
         table.add_column(col, justify=just, no_wrap=col in ("layout", "origin"))
     for r in status.rows:
-        table.add_row(
+        cells = [
             str(r.number), r.outcome, r.layout, r.origin,
             "" if r.score is None else f"{r.score:.4f}",
             "" if r.latency_ms is None else f"{r.latency_ms:.2f}",
             "" if r.seconds is None else format_duration(r.seconds),
-            "*" if r.pareto else "", r.note,
-        )
+            "*" if r.pareto else "",
+        ]
+        if reeval:
+            robust = "" if r.robust is None else "yes" if r.robust else \
+                "no: " + ", ".join(f"#{n}" for n in r.dominated_by)
+            cells += [r.reeval, robust]
+        table.add_row(*cells, r.note)
     console.print(table)
+    if reeval:
+        console.print("robust: no other re-evaluated trial is better beyond the 95% intervals on both objectives "
+                      "(`hsearch pareto` for the rule and the intervals)", highlight=False, soft_wrap=True)
     counts: dict[str, int] = {}
     for r in status.rows:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1

@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from hsearch.search.robust import LATENCY, robust_front
 from hsearch.search.study import front_numbers, load_existing_study
 
 
@@ -24,6 +25,9 @@ class TrialRow:
     seconds: float | None
     pareto: bool
     note: str
+    reeval: str = ""  # re-evaluated: "score mean ± half | latency mean ± half ms", else ""
+    robust: bool | None = None  # on the robust front (None: not re-evaluated)
+    dominated_by: tuple[int, ...] = ()  # re-evaluated members that separably dominate it
 
 
 @dataclass(frozen=True)
@@ -70,12 +74,16 @@ def study_status(storage: str | None, study_name: str | None) -> StudyStatus:
     front = front_numbers(trials, study)
     retried = {int(t.user_attrs["retry_of"]): t.number for t in trials if "retry_of" in t.user_attrs}
     metric = (study.metric_names or ["score"])[0]
+    maximize = [d == optuna.study.StudyDirection.MAXIMIZE for d in study.directions]
+    done = [(t.number, t.user_attrs) for t in trials if t.state == TrialState.COMPLETE]
+    members = {m.number: m for m in robust_front(done, [metric, LATENCY], maximize)} if len(maximize) == 2 else {}
     rows = []
     for t in trials:
         outcome = _outcome(t)
         seconds = t.user_attrs.get("wall_seconds")
         if seconds is None and t.datetime_start and t.datetime_complete:
             seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+        m = members.get(t.number)
         rows.append(
             TrialRow(
                 number=t.number,
@@ -88,6 +96,9 @@ def study_status(storage: str | None, study_name: str | None) -> StudyStatus:
                 seconds=seconds,
                 pareto=t.number in front,
                 note=_note(t, outcome, retried),
+                reeval=f"{m.shown(0)} | {m.shown(1, 3)} ms" if m else "",
+                robust=m.robust if m else None,
+                dominated_by=tuple(m.dominated_by) if m else (),
             )
         )
     ledger = json.loads(study.user_attrs.get("cost_ledger", "{}") or "{}")

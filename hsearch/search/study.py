@@ -287,6 +287,36 @@ def set_trial_attrs(study: optuna.Study, trial, attrs: Mapping[str, Any]) -> Non
     _set_attrs(study, trial, attrs)
 
 
+def set_finished_trial_attrs(study: optuna.Study, number: int, attrs: Mapping[str, Any]) -> None:
+    """User attrs on a trial that has already finished (the re-evaluation's ``reeval_*``).
+
+    Optuna's API refuses that (``check_trial_is_updatable``, also in
+    ``storage.set_trial_user_attr``), so the rows are written here through the RDB storage's own
+    tables, in one transaction. Values are JSON, as Optuna stores them; ``None`` is skipped. The
+    ``study`` object keeps its cached copy of the finished trial: load the study again to read them.
+    """
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    storage = study._storage
+    rdb = getattr(storage, "_backend", storage)
+    if not isinstance(rdb, RDBStorage):
+        raise StudyError(f"study {study.study_name!r}: attributes of finished trials can only be added on an "
+                         f"RDB storage (sqlite:///, postgresql://), not {type(rdb).__name__}")
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    with _create_scoped_session(rdb.scoped_session) as session:
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+        for key, value in attrs.items():
+            if value is None:
+                continue
+            text = json.dumps(value)
+            row = models.TrialUserAttributeModel.find_by_trial_and_key(trial, key, session)
+            if row is None:
+                session.add(models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=text))
+            else:
+                row.value_json = text
+
+
 def result_attrs(result: TrialResult) -> dict[str, Any]:
     """A result as Optuna user attrs: flat, stable names the dashboard can sort and plot.
 

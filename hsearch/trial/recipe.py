@@ -196,6 +196,11 @@ class Recipe:
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<stored recipe>") -> "Recipe":
+        """The recipe :meth:`to_dict` gave (validated again; the hash is the same)."""
+        return _validate(copy.deepcopy(data), source)
+
     def with_overrides(self, overrides: dict[str, Any]) -> "Recipe":
         raw = self.to_dict()
         _apply_overrides(raw, overrides, self.path or "<recipe>")

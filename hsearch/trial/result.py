@@ -54,6 +54,7 @@ class TrialResult:
     latency_ms_median: float | None = None  # median of all timed runs
     latency_ms_spread: float | None = None  # inter-quartile range of all timed runs
     latency_path: str | None = None  # which inference path was timed (e.g. "cpu-fp32-eager")
+    latency_ms_repeats: list[float] = field(default_factory=list)  # steady latency of each repeat of the protocol
     params: int | None = None
     tokens_seen: int = 0
     optimizer_steps: int = 0

@@ -86,13 +86,17 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
               out_dir: str | Path | None = None, budget: str | None = None, seed: int | None = None,
               device: str | None = None, progress: Callable[[dict], None] | None = None,
               should_stop: Callable[[], bool] | None = None, keep_checkpoint: bool | None = None,
-              cost_table: CostTable | None = None) -> TrialResult:
+              cost_table: CostTable | None = None, latency_repeats: int = 1) -> TrialResult:
     """Pretrain ``layout`` under ``recipe``'s budget, fine-tune, measure latency -> TrialResult.
 
     With ``pretrain.charge: cost-model`` a time budget becomes the number of steps the cost table's
     step time for this layout fits (``cost_table``, when it was measured for this recipe on this
     kind of machine; otherwise this machine's, measured once and cached). A table's predictions
     (step time, latency) are recorded whenever there is a table.
+
+    ``latency_repeats``: how many times the latency protocol times the trained encoder; each
+    repeat's steady latency goes to ``latency_ms_repeats``, the first one's figures to ``latency_ms``
+    and its median and spread (one repeat, the default, is the plain trial).
     """
     from hsearch.data import load_task, prepare_corpus
     from hsearch.model import HybridBertForMaskedLM
@@ -110,6 +114,8 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     if seed is not None:
         overrides["pretrain.seed"] = int(seed)
     recipe = load_recipe(recipe, overrides or None)
+    if not isinstance(latency_repeats, int) or latency_repeats < 1:
+        raise HsearchError(f"latency_repeats={latency_repeats!r}: must be a positive integer")
     preflight(recipe, data_dir=data_dir, out_dir=out_dir)
     if isinstance(layout, Layout):
         lay, preset_opts = layout, {}
@@ -186,9 +192,12 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
             progress({"phase": "latency"})
             t_lat = time.perf_counter()
             lat_dev = dev.type if lat.device == "auto" else lat.device
-            stats_l = measure_latency(model.bert.float().eval(), seq_len=lat.seq_len, batch_size=lat.batch_size,
-                                      warmup=lat.warmup, runs=lat.runs, threads=lat.threads, device=lat_dev,
-                                      path=lat.path)
+            encoder = model.bert.float().eval()
+            repeats = [measure_latency(encoder, seq_len=lat.seq_len, batch_size=lat.batch_size, warmup=lat.warmup,
+                                       runs=lat.runs, threads=lat.threads, device=lat_dev, path=lat.path)
+                       for _ in range(latency_repeats)]
+            stats_l = repeats[0]
+            result.latency_ms_repeats = [r.steady_ms for r in repeats]
             result.latency_ms = stats_l.steady_ms
             result.latency_ms_median, result.latency_ms_spread = stats_l.median_ms, stats_l.spread_ms
             result.latency_path = stats_l.path
