@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from hsearch.cli import main
@@ -109,3 +110,25 @@ def test_reevaluate_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert not missing.exists()
     assert main(["run", "--reevaluate-share", "1", "--budget", "1h"]) == 2
     assert "--reevaluate-share 1" in capsys.readouterr().err
+
+
+def _finished_attrs_round_trip(url: str) -> None:
+    from hsearch.search.study import make_storage, open_study, set_finished_trial_attrs
+
+    study = open_study(url, "finished", objective="mean")
+    study.add_trial(optuna.create_trial(values=[0.5, 1.0], user_attrs={"layout": "SSSS:post", "kept": 1}))
+    number = study.trials[0].number
+    # Optuna itself refuses it; set_finished_trial_attrs writes (and replaces) the rows.
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        study._storage.set_trial_user_attr(study.trials[0]._trial_id, "x", 1)
+    set_finished_trial_attrs(study, number, {"reeval_latency_ms_ci95": [1.0, 2.0], "reeval_seeds": 3, "none": None})
+    set_finished_trial_attrs(study, number, {"reeval_seeds": 4})
+    again = optuna.load_study(study_name="finished", storage=make_storage(url)).trials[0]
+    assert again.state == TrialState.COMPLETE and again.values == [0.5, 1.0]
+    assert again.user_attrs == {"layout": "SSSS:post", "kept": 1, "reeval_latency_ms_ci95": [1.0, 2.0],
+                                "reeval_seeds": 4}
+
+
+def test_attributes_of_finished_trials_on_sqlite_and_postgresql(pg_server, tmp_path):
+    _finished_attrs_round_trip(f"sqlite:///{tmp_path / 'f.db'}")
+    _finished_attrs_round_trip(pg_server.url)
