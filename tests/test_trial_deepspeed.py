@@ -22,7 +22,9 @@ def _run(engine, shared_data, tmp_path):
     updates = []
     result = run_trial("hbert-v1", recipe, data_dir=shared_data, device="cpu", progress=updates.append)
     assert result.status == "complete", result.error
-    losses = [u["loss"] for u in updates if u.get("phase") == "pretrain" and "loss" in u]
+    # Step -> loss as reported (the first step, every 0.5 s, and the last: which middle steps
+    # are reported depends on the clock).
+    losses = {u["step"]: u["loss"] for u in updates if u.get("phase") == "pretrain" and "loss" in u}
     return result, losses
 
 
@@ -45,8 +47,9 @@ def test_deepspeed_zero2_trains_like_the_torch_engine(shared_data, tmp_path, mon
     # process only partitions (here: flattens) the optimiser state, so the two runs differ by
     # float32 summation order (~1e-7 relative per step). A different batch, masking, LR or a
     # missing step moves these losses by more than 1e-2, so 1e-4 separates the two cases.
-    assert len(ds_losses) == len(torch_losses) >= 2  # step 1 and the final step
-    assert all(math.isfinite(v) for v in ds_losses)
-    assert ds_losses == pytest.approx(torch_losses, rel=1e-4)
+    assert {1, 4} <= set(ds_losses) and {1, 4} <= set(torch_losses)  # step 1 and the final step
+    assert all(math.isfinite(v) for v in ds_losses.values())
+    for step in set(ds_losses) & set(torch_losses):
+        assert ds_losses[step] == pytest.approx(torch_losses[step], rel=1e-4), step
     assert ds.mlm_loss == pytest.approx(torch_run.mlm_loss, rel=1e-4)
     assert ds.mlm_accuracy == pytest.approx(torch_run.mlm_accuracy, abs=1e-9)

@@ -91,7 +91,8 @@ def test_cpu_small_end_to_end_learns(shared_data, trial_cache, tmp_path):
 
 
 def test_time_budget_is_respected_within_one_step(shared_data, trial_cache):
-    recipe = load_recipe("cpu-small", {**TINY, "pretrain.budget": "20s"})
+    # Charged on the wall clock (cpu-small's cost-model charge is tested in test_trial_costing).
+    recipe = load_recipe("cpu-small", {**TINY, "pretrain.budget": "20s", "pretrain.charge": "wall-clock"})
     updates = []
     result = run_trial("hbert-v2", recipe, data_dir=shared_data, progress=updates.append)
     assert result.status == "complete", result.error
