@@ -17,6 +17,8 @@ SAMPLER = "tpe"
 OBJECTIVES = ("mean", "mlm", "emotion", "massive")  # the score maximised; latency is minimised
 OBJECTIVE = "mean"
 HEARTBEAT_S = 30  # a trial silent for twice this is stale
+REEVALUATE_SHARE = 0.2  # of a run's --budget, kept at the end to re-evaluate the front
+REEVALUATE_SEEDS = 3  # fine-tuning seeds per re-evaluated member
 
 
 def storage_url(text: str | os.PathLike | None) -> str:

@@ -68,6 +68,7 @@ def test_plan_prints_the_table_the_fit_and_the_layouts_within_a_cap(repo_root, t
     for label in ("fixed", "S/post", "A/sub", "exit LN", "cheapest", "median", "dearest"):
         assert label in out
     assert f"{within:,} of 12,288 layouts pass" in out
-    # tiny's 1 s budget plus 9 s of overhead: 10 s a trial, 2 at a time on 2 CPUs, for 600 s.
-    assert "about 120 trials" in out
+    # tiny's 1 s budget plus 9 s of overhead: 10 s a trial, 2 at a time on 2 CPUs, for the 480 s
+    # of the 600 s budget that the search keeps (20% goes to re-evaluating its front).
+    assert "about 96 trials" in out
     assert not db.exists()

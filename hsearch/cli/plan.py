@@ -18,6 +18,9 @@ def add(sub) -> None:
     p.add_argument("--data-dir", default=None, help="offline data folder (the tokenizer is trained from the corpus)")
     p.add_argument("--trial-overhead", type=float, default=None, metavar="S",
                    help="seconds a trial takes beyond pretraining (fine-tuning, latency, data); as for hsearch run")
+    p.add_argument("--reevaluate-share", type=float, default=defaults.REEVALUATE_SHARE, metavar="F",
+                   help="share of --budget the run keeps to re-evaluate its front, as for hsearch run "
+                        "(default: %(default)s)")
     p.set_defaults(func=handle)
 
 
@@ -26,6 +29,6 @@ def handle(args) -> int:
 
     plan = make_plan(args.space, args.recipe, parse_sets(args.overrides), args.budget, address=args.address,
                      max_latency_ms=args.max_latency_ms, max_params=args.max_params, data_dir=args.data_dir,
-                     trial_overhead=args.trial_overhead)
+                     trial_overhead=args.trial_overhead, reevaluate_share=args.reevaluate_share)
     print(describe(plan))
     return 0

@@ -3,6 +3,7 @@ timed on a whole node; per-seed values, means and 95% intervals stored on their 
 
 from __future__ import annotations
 
+from hsearch import defaults
 from hsearch.cli.common import add_set_flag, add_study_flags, parse_sets, stdout_console
 
 
@@ -17,7 +18,7 @@ def add(sub) -> None:
     add_study_flags(p)
     p.add_argument("--top", type=int, default=None, metavar="N",
                    help="only the N front members with the best score (default: the whole front)")
-    p.add_argument("--seeds", type=int, default=3, metavar="K", help="fine-tuning seeds per task (default: %(default)s)")
+    p.add_argument("--seeds", type=int, default=defaults.REEVALUATE_SEEDS, metavar="K", help="fine-tuning seeds per task (default: %(default)s)")
     p.add_argument("--pretrain-seeds", type=int, default=1, metavar="P",
                    help="pretraining seeds: the trial's seed s, then s+1, ... (default: %(default)s)")
     p.add_argument("--no-seed-layouts", dest="with_seeds", action="store_false",

@@ -36,10 +36,10 @@ def add(sub) -> None:
                         "constraints.max_latency_ms otherwise)")
     p.add_argument("--max-params", type=int, default=None, metavar="N",
                    help="never train a layout with more than N parameters (constraints.max_params otherwise)")
-    p.add_argument("--reevaluate-share", type=float, default=0.2, metavar="F",
+    p.add_argument("--reevaluate-share", type=float, default=defaults.REEVALUATE_SHARE, metavar="F",
                    help="share of --budget kept, at the end, for re-evaluating the final front and the seeds "
                         "(as hsearch reevaluate; 0 turns it off; needs --budget; default: %(default)s)")
-    p.add_argument("--reevaluate-seeds", type=int, default=3, metavar="K",
+    p.add_argument("--reevaluate-seeds", type=int, default=defaults.REEVALUATE_SEEDS, metavar="K",
                    help="fine-tuning seeds per member in that re-evaluation (default: %(default)s)")
     p.set_defaults(func=handle)
 

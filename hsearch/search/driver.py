@@ -80,8 +80,8 @@ class RunConfig:
     max_params: int | None = None  # cap on the parameter count (else the space's)
     grace: float = 10.0  # seconds running trials get to stop by themselves at the deadline
     poll: float = 0.5
-    reevaluate_share: float = 0.2  # of --budget, kept for re-evaluating the final front (0: none)
-    reevaluate_seeds: int = 3  # fine-tuning seeds per member in that re-evaluation
+    reevaluate_share: float = defaults.REEVALUATE_SHARE  # of --budget, kept for re-evaluating the front (0: none)
+    reevaluate_seeds: int = defaults.REEVALUATE_SEEDS  # fine-tuning seeds per member in that re-evaluation
 
 
 @dataclass
@@ -168,6 +168,14 @@ def trial_seconds(recipe, complete: list, prior_overhead: float | None = None) -
     return base + 60.0 + 0.5 * base if b.kind == "time" else 600.0
 
 
+def search_seconds(budget_s: float, reevaluate_share: float) -> float:
+    """The part of a run's budget the search itself gets: the rest is kept for re-evaluating
+    its front at the end."""
+    if not (isinstance(reevaluate_share, (int, float)) and 0 <= reevaluate_share < 1):
+        raise HsearchError(f"--reevaluate-share {reevaluate_share}: must be at least 0 and below 1")
+    return budget_s * (1 - reevaluate_share) if math.isfinite(budget_s) else math.inf
+
+
 def run_budget_seconds(text: str | None) -> float:
     """``--budget``: a run's total wall clock. Token and step budgets belong to a trial's
     recipe (``pretrain.budget``), so an upper-case ``M`` is refused, not read as minutes."""
@@ -193,13 +201,9 @@ class Driver:
         from hsearch import trial
 
         self.budget_s = run_budget_seconds(cfg.budget)
-        share = cfg.reevaluate_share
-        if not (isinstance(share, (int, float)) and 0 <= share < 1):
-            raise HsearchError(f"--reevaluate-share {share}: must be at least 0 and below 1")
         if cfg.reevaluate_seeds < 1:
             raise HsearchError(f"--reevaluate-seeds {cfg.reevaluate_seeds}: must be at least 1")
-        # The search itself gets the budget less the share kept for re-evaluating its front.
-        self.search_s = self.budget_s * (1 - share) if math.isfinite(self.budget_s) else math.inf
+        self.search_s = search_seconds(self.budget_s, cfg.reevaluate_share)
         if cfg.max_trials is not None and cfg.max_trials < 1:
             raise HsearchError(f"--max-trials must be at least 1, got {cfg.max_trials}")
         if cfg.heartbeat < 1:

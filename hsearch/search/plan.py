@@ -15,6 +15,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from hsearch import defaults
 from hsearch.budget import format_duration
 from hsearch.cost.table import CostTable, Prediction
 from hsearch.layout import Layout
@@ -48,6 +49,7 @@ class Plan:
     passing_caps: int  # of those looked at
     trials_fit: int
     caps: Any
+    reevaluate_share: float
 
 
 def space_size(space: SearchSpace) -> int:
@@ -74,13 +76,15 @@ def layouts(space: SearchSpace, seed: int = 0) -> tuple[list[Layout], bool]:
 
 def make_plan(space_path: str, recipe_name: str, overrides: dict[str, Any], budget: str, *,
               address: str | None = None, max_latency_ms: float | None = None, max_params: int | None = None,
-              data_dir: str | None = None, trial_overhead: float | None = None) -> Plan:
+              data_dir: str | None = None, trial_overhead: float | None = None,
+              reevaluate_share: float = defaults.REEVALUATE_SHARE) -> Plan:
     from hsearch import trial
     from hsearch.search import dispatch
     from hsearch.search.driver import caps as make_caps
-    from hsearch.search.driver import run_budget_seconds, trial_seconds
+    from hsearch.search.driver import run_budget_seconds, search_seconds, trial_seconds
 
     budget_s = run_budget_seconds(budget)
+    search_s = search_seconds(budget_s, reevaluate_share)
     space = load_space(space_path)
     cap = make_caps(space, max_latency_ms, max_params)
     recipe = trial.load_recipe(recipe_name, overrides or None)
@@ -113,9 +117,9 @@ def make_plan(space_path: str, recipe_name: str, overrides: dict[str, Any], budg
                     key=lambda c: (c.predicted.step_seconds, c.layout))
     passing = sum(1 for c in costed if all(v <= 0 for v in cap.excess(c.predicted).values()))
     mean_trial = statistics.fmean(c.trial_seconds for c in costed)
-    fit = int(budget_s * slots.concurrency // mean_trial) if math.isfinite(budget_s) else 0
+    fit = int(search_s * slots.concurrency // mean_trial) if math.isfinite(search_s) else 0
     return Plan(space, recipe, table, budget_s, slots.concurrency, where, space_size(space), len(costed),
-                costed[0], costed[len(costed) // 2], costed[-1], passing, fit, cap)
+                costed[0], costed[len(costed) // 2], costed[-1], passing, fit, cap, reevaluate_share)
 
 
 def _cost(table: CostTable, recipe, layout: Layout, overhead: float) -> Costed:
@@ -165,8 +169,9 @@ def describe(plan: Plan) -> str:
     lines.append("  (cheapest..dearest by step time; a trial is its pretraining plus an overhead for fine-tuning, "
                  "latency and data: --trial-overhead, else the search's prior of 60 s + half the budget)")
     if math.isfinite(plan.budget_seconds):
+        kept = (f", {plan.reevaluate_share:.0%} kept to re-evaluate the front" if plan.reevaluate_share else "")
         lines.append(f"budget {format_duration(plan.budget_seconds)} at {plan.concurrency} trial(s) at a time "
-                     f"({plan.where}): about {plan.trials_fit} trials")
+                     f"({plan.where}{kept}): about {plan.trials_fit} trials")
     if plan.caps.active:
         share = plan.passing_caps / plan.looked_at
         count = f"{plan.passing_caps:,}" if plan.looked_at == plan.size else f"about {share * plan.size:,.0f}"

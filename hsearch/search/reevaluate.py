@@ -35,11 +35,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hsearch.errors import HsearchError
+from hsearch import defaults
 from hsearch.intervals import spread
 from hsearch.search.robust import LATENCY, key
 from hsearch.search.study import front_numbers, seed_label, set_finished_trial_attrs
 
-DEFAULT_SEEDS = 3
 GRACE_S = 10.0  # seconds a run gets to stop by itself once the deadline is reached
 
 
@@ -219,7 +219,7 @@ def plan(study: optuna.Study, trials: Sequence[FrozenTrial], seeds: int, pretrai
     return jobs, already
 
 
-def reevaluate(study: optuna.Study, trials: Sequence[FrozenTrial], slots, *, seeds: int = DEFAULT_SEEDS,
+def reevaluate(study: optuna.Study, trials: Sequence[FrozenTrial], slots, *, seeds: int = defaults.REEVALUATE_SEEDS,
                pretrain_seeds: int = 1, deadline: float = math.inf, fallback_recipe=None, redo: bool = False,
                emit: Callable[[str], None] | None = None, poll: float = 0.5, run_id: str | None = None) -> ReevalSummary:
     """Re-evaluate ``trials`` (see the module docstring) on the Ray cluster ``slots`` describes,
@@ -318,7 +318,7 @@ class ReevalConfig:
     storage: str | None = None
     study: str | None = None
     top: int | None = None
-    seeds: int = DEFAULT_SEEDS
+    seeds: int = defaults.REEVALUATE_SEEDS
     pretrain_seeds: int = 1
     with_seeds: bool = True
     budget: str | None = None  # wall clock for the whole re-evaluation
