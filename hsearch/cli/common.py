@@ -15,6 +15,16 @@ def add_study_flags(p) -> None:
     p.add_argument("--study", default=None, help="study name (needed when the storage holds several)")
 
 
+def add_search_flags(p) -> None:
+    """What a search is of: the space, the recipe and its overrides, the run's budget."""
+    p.add_argument("--space", default=defaults.SPACE, help="search space: a YAML file or a built-in name "
+                   "(default: %(default)s)")
+    p.add_argument("--recipe", default=defaults.RECIPE, help="trial recipe: a YAML file or a built-in name "
+                   "(default: %(default)s)")
+    add_set_flag(p)
+    p.add_argument("--budget", default=None, help="total wall clock of the run: 24h, 90m, 3600s, 1d, 1h30m")
+
+
 def add_set_flag(p) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value by dotted key, e.g. --set pretrain.lr=5e-4 (repeatable; "

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from hsearch import defaults
-from hsearch.cli.common import add_set_flag, parse_sets
+from hsearch.cli.common import add_search_flags, parse_sets
 
 
 def add(sub) -> None:
     p = sub.add_parser("plan", help="cost a search before running it: cost table, trial times, what fits the budget")
-    p.add_argument("--space", default=defaults.SPACE, help="search space YAML (default: %(default)s)")
-    p.add_argument("--recipe", default=defaults.RECIPE, help="trial recipe (default: %(default)s)")
-    add_set_flag(p)
-    p.add_argument("--budget", default=None, help="the run's total wall clock: 24h, 90m, 1d")
+    add_search_flags(p)
     p.add_argument("--address", default=None, help="measure on a Ray cluster's node: auto or HOST:PORT")
     p.add_argument("--max-latency-ms", type=float, default=None, metavar="MS", help="latency cap to count against")
     p.add_argument("--max-params", type=int, default=None, metavar="N", help="parameter cap to count against")

@@ -6,15 +6,12 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from hsearch import defaults
-from hsearch.cli.common import STORAGE_HELP, add_set_flag, parse_sets, stdout_console
+from hsearch.cli.common import STORAGE_HELP, add_search_flags, parse_sets, stdout_console
 
 
 def add(sub) -> None:
     p = sub.add_parser("run", help="search layouts: Optuna study, trials on Ray, a total time budget")
-    p.add_argument("--space", default=defaults.SPACE, help="search space YAML (default: %(default)s)")
-    p.add_argument("--recipe", default=defaults.RECIPE, help="trial recipe YAML or name in trials/ (default: %(default)s)")
-    add_set_flag(p)
-    p.add_argument("--budget", default=None, help="total wall clock of this run: 24h, 90m, 3600s, 1d, 1h30m")
+    add_search_flags(p)
     p.add_argument("--max-trials", type=int, default=None,
                    help="stop once the study holds N trained trials (all runs and drivers together)")
     p.add_argument("--storage", default=None, help=STORAGE_HELP)

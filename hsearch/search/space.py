@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from hsearch.builtin import builtin_file, builtin_files
 from hsearch.errors import HsearchError
 from hsearch.layout import KINDS, NORMS, PRESETS, Layout, LayoutError, resolve
+from hsearch.yamlfile import load_yaml
 
 
 class SpaceError(HsearchError, ValueError):
@@ -270,13 +269,7 @@ def load_space(path: str | Path) -> SearchSpace:
             raise SpaceError(f"search space file {str(path)!r} not found (built-in spaces: {known})")
         path = found
     where = str(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SpaceError(f"{where}: not valid YAML{at}: {first}") from None
+    data = load_yaml(path, SpaceError, "search space")
     if not isinstance(data, Mapping):
         raise SpaceError(f"{where}: expected a mapping with keys {', '.join(_TOP_KEYS)}")
     _check_keys(where, data, _TOP_KEYS)

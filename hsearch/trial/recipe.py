@@ -32,6 +32,7 @@ from hsearch.budget import Budget, BudgetError, parse_budget
 from hsearch.builtin import SUFFIXES, builtin_dir, builtin_file, builtin_files
 from hsearch.data.specs import BUILTIN_TASKS, CorpusSpec, TaskSource, TokenizerSpec
 from hsearch.errors import HsearchError
+from hsearch.yamlfile import load_yaml
 
 
 class RecipeError(HsearchError, ValueError):
@@ -443,17 +444,7 @@ def find_recipe(path_or_name: str | Path) -> Path:
 def _read_layer(path: Path) -> dict[str, Any]:
     """One recipe file as a raw mapping (not yet merged with its base or validated)."""
     source = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise RecipeError(f"{source}: not valid YAML{at}: {first}") from None
-    except UnicodeDecodeError:
-        raise RecipeError(f"{source}: not a UTF-8 text file") from None
-    except OSError as exc:
-        raise RecipeError(f"{source}: cannot read the recipe: {exc.strerror or exc}") from None
+    raw = load_yaml(path, RecipeError, "recipe")
     if raw is None:
         # An empty file is not "all defaults" (BERT-base on the whole of Wikipedia).
         raise RecipeError(f"{source}: the recipe is empty (a recipe is a mapping of sections such as "
