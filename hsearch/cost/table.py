@@ -85,6 +85,7 @@ class CostTable:
     notes: dict[str, Any] = field(default_factory=dict)
 
     def covers(self, layout: Layout) -> bool:
+        """Whether every layer of ``layout`` is a variant this table measured."""
         return all(variant(k, n) in self.per_layer for k, n in zip(layout.kinds, layout.norms))
 
     def predict(self, layout: Layout | str) -> Prediction:
@@ -93,12 +94,13 @@ class CostTable:
         if missing:
             raise KeyError(f"the cost table has no layer variant {', '.join(missing)} "
                            f"(measured: {', '.join(self.variants)})")
-        out = {}
-        for term in TERMS:
-            total = self.fixed[term] + self.exit[term] * exit_norms(lay)
-            total += sum(self.per_layer[variant(k, n)][term] for k, n in zip(lay.kinds, lay.norms))
-            out[term] = total
+        x = _features(lay, self.variants)
+        out = {term: sum(c * f for c, f in zip(self._coefficients(term), x)) for term in TERMS}
         return Prediction(out["step_seconds"], out["latency_ms"], int(round(out["params"])))
+
+    def _coefficients(self, term: str) -> list[float]:
+        """The fitted terms in :func:`_features` order."""
+        return [self.fixed[term], self.exit[term], *(self.per_layer[v][term] for v in self.variants)]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
