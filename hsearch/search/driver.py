@@ -417,7 +417,8 @@ class Driver:
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             d_host, _, rest = str(t.user_attrs.get("driver", "")).partition(":")
             pid = rest.partition(":")[0]
-            if d_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            local = d_host == host and pid.isdigit()
+            if local and not _pid_alive(int(pid)):
                 set_trial_attrs(self.study, t, {"outcome": "stale",
                                                 "reason": f"driver lost: process {pid} on {host} is gone"})
                 if self.storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
@@ -425,7 +426,7 @@ class Driver:
                     if "retry_of" not in t.user_attrs:
                         retried.append(t.number)
                         self._emit("stale", f"trial {t.number} was left running by a lost driver: FAIL, retried once")
-            elif not (d_host == host and pid == str(os.getpid())):
+            elif not local:  # a live driver here keeps its trials; one elsewhere shows by its heartbeat
                 foreign.append(t.number)
         end = time.time() + 2 * self.cfg.heartbeat + 1
         while foreign and time.time() < end:
