@@ -23,6 +23,10 @@ class BudgetError(HsearchError, ValueError):
     """A budget string that does not parse."""
 
 
+class NotPositiveError(BudgetError):
+    """A budget that parses but is zero or negative."""
+
+
 _HELP = "e.g. 90s, 30m, 1.5h, 1d, 1h30m (time), 200M or 200M tokens (tokens), 5000 steps"
 
 
@@ -53,7 +57,7 @@ def parse_duration(text: str | float | int, *, strict_case: bool = False) -> flo
                 raise BudgetError(f"cannot parse duration {text!r}: unit repeated")
             seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
     if not seconds > 0:
-        raise BudgetError(f"duration {text!r} must be positive")
+        raise NotPositiveError(f"duration {text!r} must be positive")
     return seconds
 
 
@@ -89,9 +93,9 @@ def parse_budget(text: str | int | float) -> Budget:
         return Budget("tokens", tokens, raw)
     try:
         return Budget("time", parse_duration(raw), raw)
-    except BudgetError as exc:
-        if "must be positive" in str(exc):
-            raise BudgetError(f"budget {text!r} must be positive") from None
+    except NotPositiveError:
+        raise NotPositiveError(f"budget {text!r} must be positive") from None
+    except BudgetError:
         raise BudgetError(f"cannot parse budget {text!r} ({_HELP})") from None
 
 

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -93,12 +92,10 @@ def test_installed_package_finds_built_ins_by_name_from_another_folder(tmp_path,
         shutil.copy(repo_root / name, source / name)
     shutil.copytree(repo_root / "hsearch", source / "hsearch", ignore=shutil.ignore_patterns("__pycache__"))
     target = tmp_path / "site"
-    started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                            "--no-index", "--target", str(target), str(source)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert time.perf_counter() - started < 60
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     code = (

@@ -128,6 +128,7 @@ def handle(args) -> int:
     from hsearch.budget import BudgetError, parse_budget
     from hsearch.layout import resolve
     from hsearch.trial import RecipeError, load_recipe, preflight, run_trial
+    from hsearch.trial.checks import check_budget
 
     console = Console(stderr=True)
     resolve(args.layout)
@@ -142,13 +143,14 @@ def handle(args) -> int:
         overrides["pretrain.seed"] = str(args.seed)
     recipe = load_recipe(args.recipe, overrides or None)
     out_dir = Path(args.out) if args.out else None
-    # Everything the trial would refuse, refused now: not after minutes of training.
-    try:
-        preflight(recipe, data_dir=args.data_dir, out_dir=out_dir)
-    except RecipeError as exc:
-        if args.budget is not None and "pretrain.budget" in str(exc):
+    # Everything the trial would refuse, refused now: not after minutes of training. The
+    # budget first, so a --budget too small for one step is named by its flag.
+    if args.budget is not None:
+        try:
+            check_budget(recipe)
+        except RecipeError as exc:
             raise HsearchError(f"--budget {args.budget}: {exc}") from None
-        raise
+    preflight(recipe, data_dir=args.data_dir, out_dir=out_dir)
     display = TrialDisplay(args.layout, recipe.name, recipe.pretrain.budget.text, console)
     kwargs = dict(data_dir=args.data_dir, out_dir=out_dir, device=args.device,
                   progress=display.update, keep_checkpoint=True if args.keep_checkpoint else None)

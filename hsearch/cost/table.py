@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
@@ -122,10 +123,6 @@ def fit(probes: Sequence[Probe], variants: Sequence[str], *, key: str, hardware:
     fixed = {term: solved[term][0] for term in TERMS}
     exit_ = {term: solved[term][1] for term in TERMS}
     per_layer = {v: {term: solved[term][2 + i] for term in TERMS} for i, v in enumerate(variants)}
-    residuals = []
     table = CostTable(key, hardware, shapes, variants, fixed, exit_, per_layer, tuple(probes), seconds)
-    for p in probes:
-        got = table.predict(p.layout)
-        residuals.append(abs(got.step_seconds - p.step_seconds) / p.step_seconds)
-    notes = {"probe_fit_worst_step_error": max(residuals) if residuals else math.nan}
-    return CostTable(key, hardware, shapes, variants, fixed, exit_, per_layer, tuple(probes), seconds, notes)
+    worst = max((abs(table.predict(p.layout).step_seconds / p.step_seconds - 1) for p in probes), default=math.nan)
+    return dataclasses.replace(table, notes={"probe_fit_worst_step_error": worst})
