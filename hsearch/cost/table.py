@@ -17,9 +17,9 @@ seed, table) alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
