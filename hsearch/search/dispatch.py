@@ -297,9 +297,9 @@ def measure_cost(slots: Slots, recipe, num_layers: int, variants: list[str], mix
     trial shares the machine while it times; blocks until done."""
     import ray
 
-    whole = {"num_gpus": 1, "num_cpus": 1} if slots.use_gpu else {"num_cpus": slots.node_cpus, "num_gpus": 0}
     try:
-        return ray.get(_remote(_cost_task).options(max_retries=0, **whole).remote(recipe, num_layers, variants, mixed_norms, known))
+        return ray.get(_remote(_cost_task).options(**whole_node(slots)).remote(recipe, num_layers, variants,
+                                                                             mixed_norms, known))
     except ray.exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None) or exc
         raise DispatchError(f"measuring the cost table failed: {type(cause).__name__}: "
