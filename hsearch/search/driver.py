@@ -51,6 +51,7 @@ from hsearch.search.study import (
     retry_stale_trial,
     set_trial_attrs,
     shown,
+    sqlite_file,
     update_ledger,
 )
 
@@ -251,10 +252,8 @@ class Driver:
     def _storage_exists(url: str) -> bool:
         """A server database always "exists" (open it early, to fail fast); a SQLite file
         that does not exist yet is created only once every other check has passed."""
-        if not url.startswith("sqlite:///"):
-            return True
-        path = url[len("sqlite:///"):].split("?", 1)[0]
-        if Path(path).is_file():
+        path = sqlite_file(url)
+        if path is None or Path(path).is_file():
             return True
         check_output_dir(Path(path).resolve().parent, f"--storage {shown(url)}:")
         return False

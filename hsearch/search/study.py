@@ -451,14 +451,21 @@ def counts_toward_max(t: FrozenTrial) -> bool:
 
 
 
+def sqlite_file(url: str) -> str | None:
+    """The database file a ``sqlite:///`` URL names (None for other URLs and in-memory ones)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return path if path and path != ":memory:" else None
+
+
 def existing_storage_url(storage: str | os.PathLike | None) -> str:
     """:func:`hsearch.defaults.storage_url`, refused when it names a SQLite file that does not
     exist: read-only commands must not make Optuna create an empty database."""
     url = defaults.storage_url(storage)
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):].split("?", 1)[0]
-        if path and path != ":memory:" and not os.path.isfile(path):
-            raise StudyError(f"--storage {url}: SQLite file {path} not found (run `hsearch run` first)")
+    path = sqlite_file(url)
+    if path is not None and not os.path.isfile(path):
+        raise StudyError(f"--storage {url}: SQLite file {path} not found (run `hsearch run` first)")
     return url
 
 
