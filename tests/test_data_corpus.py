@@ -42,7 +42,7 @@ def test_heldout_split_is_deterministic_by_document():
     assert held == [d for d in reversed(docs) if is_heldout(d, 0.05)][::-1]  # order-independent
 
 
-@pytest.mark.parametrize("fmt", ["jsonl.gz", "txt", "parquet"])
+@pytest.mark.parametrize("fmt", ["jsonl.gz", "txt", "parquet", "csv"])
 def test_local_corpus_is_packed_with_cls_sep_and_cached(tmp_path, cache, fmt):
     docs = _docs(400)
     folder = tmp_path / "corpus"
@@ -52,6 +52,11 @@ def test_local_corpus_is_packed_with_cls_sep_and_cached(tmp_path, cache, fmt):
             fh.writelines(json.dumps({"text": d}) + "\n" for d in docs)
     elif fmt == "txt":
         (folder / "part-0.txt").write_text("\n\n".join(docs))
+    elif fmt == "csv":
+        import csv
+
+        with open(folder / "part-0.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([["id", "text"], *([i, d] for i, d in enumerate(docs))])
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from hsearch.data.cache import cache_key, cache_root
-from hsearch.data.sources import DataError, corpus_files, field_of, iter_records, load_hub
+from hsearch.data.sources import DataError, check_fields, field_of, corpus_files, iter_dataset, load_hub, local_records
 from hsearch.data.specs import CorpusSpec, TokenizerSpec
 from hsearch.data.tokenizer import fingerprint, load_tokenizer
 
@@ -73,20 +73,23 @@ class CorpusSource:
         return f"hub {self.spec.dataset}/{self.spec.config or ''}:{self.spec.split}"
 
     def texts(self) -> Iterator[str]:
+        """Non-empty document texts in a fixed order. Local files and the Hub both load through
+        ``datasets``; with a cap on documents or tokens they stream (reading only what is packed),
+        else they are read whole (local files: converted once, memory-mapped on reuse)."""
+        s = self.spec
+        capped = s.max_documents is not None or s.max_tokens is not None
         if self.files is not None:
-            for path in self.files:
-                for rec in iter_records(path, self.text_field):
-                    text = field_of(rec, self.text_field, str(path))
-                    if isinstance(text, str) and text.strip():
-                        yield text
+            records = local_records(self.files, self.text_field, streaming=capped)
+            where = f"{len(self.files)} local files" if len(self.files) > 1 else str(self.files[0])
         else:
-            s = self.spec
-            capped = s.max_documents is not None or s.max_tokens is not None
             ds = load_hub(s.dataset, s.config, s.split, streaming=capped)
-            for rec in ds:
-                text = field_of(rec, self.text_field, f"dataset {s.dataset}")
-                if isinstance(text, str) and text.strip():
-                    yield text
+            where = f"dataset {s.dataset}"
+            check_fields(ds, [self.text_field], where)
+            records = iter_dataset(ds)
+        for rec in records:
+            text = field_of(rec, self.text_field, where)
+            if isinstance(text, str) and text.strip():
+                yield text
 
     def train_texts(self) -> Iterator[str]:
         f = self.spec.heldout_fraction

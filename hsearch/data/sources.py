@@ -1,15 +1,31 @@
-"""Reading records from local files (.txt, .jsonl, .jsonl.gz, .parquet) or the Hugging Face Hub."""
+"""Records from local files (.txt, .jsonl, .jsonl.gz, .json, .csv, .parquet) or the Hugging Face Hub.
+
+Both load through ``datasets.load_dataset``: a Hub id as itself, local files with the builder
+their extension names (``json``, ``csv``, ``parquet``, ``text``) and ``data_files``. So local
+files are converted once to Arrow tables that are memory-mapped on reuse, cached under
+``<cache root>/datasets`` (:func:`local_cache_dir`, beside hsearch's other caches), and the
+code after loading is the same for both.
+
+A file ``datasets`` cannot read is re-read by the small line reader here (:func:`iter_records`),
+so the error names the file and the line; the same reader serves the preflight check, which
+reads only the first records of each file and imports no ``datasets``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import glob
 import gzip
+import io
+import itertools
 import json
 import os
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from hsearch.data.cache import cache_root
 from hsearch.errors import HsearchError
 
 if TYPE_CHECKING:
@@ -20,7 +36,25 @@ class DataError(HsearchError, ValueError):
     """Missing or malformed data (files, fields, dataset ids)."""
 
 
-LOCAL_SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".json", ".parquet")
+LOCAL_SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
+# The `datasets` builder for each local format (a trailing .gz is decompressed first).
+BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+
+
+def builder_of(path: Path) -> str:
+    """The ``datasets`` builder that reads ``path``, from its extension."""
+    name = path.name.lower()
+    name = name[:-3] if name.endswith(".gz") else name
+    for suffix, builder in BUILDERS.items():
+        if name.endswith(suffix):
+            return builder
+    raise DataError(f"{path}: unsupported data file type (formats: {', '.join(LOCAL_SUFFIXES)})")
+
+
+def local_cache_dir() -> Path:
+    """Where ``datasets`` keeps the Arrow copies of local files: ``<cache root>/datasets``
+    (``$HSEARCH_CACHE``, else ``$HF_HOME/hsearch``; see :func:`hsearch.data.cache.cache_root`)."""
+    return cache_root() / "datasets"
 
 
 def data_dir_from_env(data_dir: str | Path | None) -> Path | None:
@@ -113,6 +147,19 @@ def iter_records(path: Path, text_field: str) -> Iterator[dict[str, Any]]:
                 raise DataError(f"{path}:{lineno}: expected a JSON object (one record per line), "
                                 f"got {type(record).__name__}")
             yield record
+    elif name.endswith((".csv", ".csv.gz")):
+        header: list[str] | None = None
+        for lineno, line in _lines(path):
+            try:
+                row = next(csv.reader(io.StringIO(line)), None)
+            except csv.Error as exc:
+                raise DataError(f"{path}:{lineno}: not valid CSV ({exc})") from None
+            if row is None:
+                continue
+            if header is None:
+                header = row
+            else:
+                yield dict(zip(header, row))
     elif name.endswith(".parquet"):
         import pyarrow
         import pyarrow.parquet as pq
@@ -144,14 +191,119 @@ def field_of(record: dict[str, Any], key: str, where: str) -> Any:
     return record[key]
 
 
-def load_hub(dataset: str, config: str | None, split: str, *, streaming: bool = False):
-    """``datasets.load_dataset`` with failures turned into a one-line DataError."""
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+@contextlib.contextmanager
+def _quiet_datasets():
+    """No progress bars and no logged tracebacks from ``datasets`` (its failures become one
+    DataError line here)."""
     import datasets
 
+    bars_off = datasets.utils.are_progress_bars_disabled()
+    level = datasets.logging.get_verbosity()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     try:
-        return datasets.load_dataset(dataset, config, split=split, streaming=streaming)
+        yield datasets
+    finally:
+        datasets.logging.set_verbosity(level)
+        if not bars_off:
+            datasets.enable_progress_bars()
+
+
+def _files_text(files: list[Path]) -> str:
+    return str(files[0]) if len(files) == 1 else f"{files[0]} (and {len(files) - 1} more files)"
+
+
+def read_error(files: list[Path], exc: BaseException) -> DataError:
+    """What is wrong with ``files`` that ``datasets`` could not read: the first bad line the
+    line reader finds (file and line named), else ``datasets``' own first line."""
+    for path in files:
+        try:
+            for _ in iter_records(path, "text"):
+                pass
+        except DataError as err:
+            return err
+    if isinstance(exc, StopIteration):  # what the json builder raises on an empty file
+        return DataError(f"{_files_text(files)}: holds no records")
+    return DataError(f"{_files_text(files)}: cannot be read as {builder_of(files[0])} data ({_first_line(exc)})")
+
+
+def load_local(files: list[Path], *, streaming: bool = False):
+    """``datasets.load_dataset(<builder>, data_files=files)`` as one ``train`` split, for files of
+    one format (builder from the extension; ``.txt`` is one record per blank-line-separated
+    paragraph, in a ``text`` column). Failures are one-line DataErrors naming the file."""
+    builder = builder_of(files[0])
+    if any(builder_of(p) != builder for p in files):
+        raise DataError(f"{_files_text(files)}: mixed formats in one load")
+    options = {"sample_by": "paragraph"} if builder == "text" else {}
+    try:
+        with _quiet_datasets() as datasets:
+            return datasets.load_dataset(builder, data_files={"train": [str(p) for p in files]}, split="train",
+                                         streaming=streaming, cache_dir=str(local_cache_dir()), **options)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a data error here
+        raise read_error(files, exc) from None
+
+
+def column_names(ds) -> list[str] | None:
+    """A dataset's columns, or None when a streamed one does not know them before reading."""
+    names = getattr(ds, "column_names", None)
+    return list(names) if names is not None else None
+
+
+def check_fields(ds, fields: Iterable[str], where: str) -> None:
+    """Every field in ``fields`` is a column of ``ds`` (when its columns are known)."""
+    names = column_names(ds)
+    if names is None:
+        return
+    for key in fields:
+        if key not in names:
+            raise DataError(f"{where}: record has no field {key!r} (fields: {', '.join(names) or 'none'})")
+
+
+def iter_dataset(ds, *, files: list[Path] | None = None) -> Iterator[dict[str, Any]]:
+    """The records of a (streamed) dataset; a read failure while streaming local ``files`` is a
+    one-line DataError naming the file and line."""
+    it = iter(ds)
+    while True:
+        try:
+            record = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - streamed parse failures surface here
+            if files is None:
+                raise DataError(f"reading the dataset failed: {_first_line(exc)}") from None
+            raise read_error(files, exc) from None
+        yield record
+
+
+def local_records(files: list[Path], text_field: str, *, streaming: bool = False) -> Iterator[dict[str, Any]]:
+    """The records of local files in their given order, through ``datasets``: consecutive files
+    of one format load together; a ``.txt`` file's paragraphs come as ``{text_field: ...}``."""
+    for builder, group in itertools.groupby(files, key=builder_of):
+        group = list(group)
+        ds = load_local(group, streaming=streaming)
+        if builder == "text":
+            for record in iter_dataset(ds, files=group):
+                text = record["text"].strip("\n")
+                if text:
+                    yield {text_field: text}
+            continue
+        check_fields(ds, [text_field], _files_text(group))
+        yield from iter_dataset(ds, files=group)
+
+
+def load_hub(dataset: str, config: str | None, split: str, *, streaming: bool = False):
+    """``datasets.load_dataset`` with failures turned into a one-line DataError."""
+    try:
+        with _quiet_datasets() as datasets:
+            return datasets.load_dataset(dataset, config, split=split, streaming=streaming)
     except Exception as exc:  # noqa: BLE001 - any hub/network/config failure is a data error here
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = _first_line(exc)
         raise DataError(
             f"cannot load Hugging Face dataset {dataset!r} (config {config!r}, split {split!r}): {first}; "
             f"for offline use pass --data-dir (or HSEARCH_DATA_DIR)"
