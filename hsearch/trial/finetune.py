@@ -70,6 +70,15 @@ def accuracy(model, seqs: list[list[int]], labels: list[int], *, pad_id: int, ba
     return correct / len(seqs)
 
 
+def classifier_config(config, task: TaskData):
+    """The fine-tuned classifier's config: the encoder's, with the task's number of classes and,
+    when its labels have names (string or ClassLabel labels), ``id2label``/``label2id``."""
+    base = {k: v for k, v in config.to_dict().items() if k not in ("id2label", "label2id", "num_labels")}
+    if task.label_names is not None:
+        return config.__class__.from_dict({**base, "id2label": task.id2label, "label2id": task.label2id})
+    return config.__class__.from_dict({**base, "num_labels": task.num_labels})
+
+
 def finetune_task(encoder, config, tokenizer, task: TaskData, opts: TaskTraining, *, score_split: str, report_split: str,
                   seeds: list[int], device: torch.device, autocast_dtype: torch.dtype | None,
                   progress: Callable[[dict], None], should_stop: Callable[[], bool]) -> TaskScore:
@@ -88,8 +97,7 @@ def finetune_task(encoder, config, tokenizer, task: TaskData, opts: TaskTraining
         sel = _subset(len(texts), opts.max_eval_examples)
         evals[split] = (_encode(tokenizer, [texts[i] for i in sel], max_len), [labels[i] for i in sel])
     encoder_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
-    base = {k: v for k, v in config.to_dict().items() if k not in ("id2label", "label2id")}
-    cls_config = config.__class__.from_dict({**base, "num_labels": task.num_labels})
+    cls_config = classifier_config(config, task)
     bs, epochs = opts.batch_size, opts.epochs
     steps_per_epoch = math.ceil(len(train_seqs) / bs)
     total_steps = max(1, math.ceil(steps_per_epoch * epochs))
