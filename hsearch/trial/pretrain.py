@@ -9,6 +9,7 @@ evaluation are timed separately.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from hsearch.fidelity import RungPlan
 from hsearch.trial.engine import make_engine
 from hsearch.trial.mlm import IGNORE, mask_tokens, special_ids
 from hsearch.trial.optim import lr_factor
@@ -43,24 +45,39 @@ class PretrainStats:
     last_lr_fraction: float = 0.0  # budget fraction the last step's LR was computed from
     max_step_seconds: float = 0.0
     engine: str = "torch"
+    steps_run: int = 0  # optimiser steps this process ran (wsd: with decay branches, without resumed ones)
 
 
-def _batches(blocks: np.ndarray, batch_size: int, seed: int):
-    """Endless shuffled batches of whole blocks (a fresh permutation every epoch)."""
-    rng = np.random.default_rng(seed)
-    n = len(blocks)
-    while True:
-        order = rng.permutation(n)
-        for start in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
-            idx = np.sort(order[start:start + batch_size])
-            yield torch.from_numpy(np.asarray(blocks[idx], dtype=np.int64))
+class Batches:
+    """Shuffled batches of whole blocks, indexed by position: batch ``i`` is the same whatever ran
+    before it (epoch ``e`` is a permutation seeded by ``(seed, e)``), so a run resumed at step k
+    sees exactly the data a run that never stopped sees from step k on."""
+
+    def __init__(self, blocks: np.ndarray, batch_size: int, seed: int) -> None:
+        self.blocks, self.batch_size, self.seed = blocks, batch_size, seed
+        n = len(blocks)
+        self.per_epoch = n // batch_size if n >= batch_size else 1
+        self._epoch, self._order = -1, np.arange(0)
+
+    def at(self, index: int) -> torch.Tensor:
+        epoch, pos = divmod(index, self.per_epoch)
+        if epoch != self._epoch:
+            self._epoch, self._order = epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.blocks))
+        idx = np.sort(self._order[pos * self.batch_size:(pos + 1) * self.batch_size])
+        return torch.from_numpy(np.asarray(self.blocks[idx], dtype=np.int64))
+
+    def step(self, step: int, accumulation: int) -> list[torch.Tensor]:
+        """The micro-batches of optimiser step ``step``."""
+        return [self.at(step * accumulation + m) for m in range(accumulation)]
 
 
 class Stepper:
     """One optimiser step of masked-LM pretraining, as the budgeted loop takes it.
 
     The cost model times this same object on its probes, so a predicted step is the step a
-    trial takes. ``mask_seed`` seeds the masking generator (the loop's: ``spec.seed + 1``).
+    trial takes. ``mask_seed`` seeds the masking generator (the loop's: ``spec.seed + 1``); the
+    loop reseeds it for every step (:meth:`seed_step`), so step k's masks do not depend on how
+    many steps this process took before it.
     """
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, spec: PretrainSpec, *, device: torch.device,
@@ -72,8 +89,12 @@ class Stepper:
         self.use_autocast = autocast_dtype is not None and spec.engine != "deepspeed"
         self.specials = special_ids(tokenizer)
         self.vocab = model.config.vocab_size
+        self.mask_seed = mask_seed
         self.mask_gen = torch.Generator().manual_seed(mask_seed)
         self.runner = torch.compile(self.engine.model) if spec.compile else self.engine.model
+
+    def seed_step(self, step: int) -> None:
+        self.mask_gen.manual_seed(self.mask_seed * 2**32 + step)
 
     def masked(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return mask_tokens(ids, rate=self.spec.mask_rate, mask_id=self.tokenizer.mask_token_id,
@@ -129,13 +150,13 @@ def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: P
     torch.manual_seed(spec.seed)
     stepper = Stepper(model, tokenizer, spec, device=device, autocast_dtype=autocast_dtype, mask_seed=spec.seed + 1)
     stats.engine = stepper.engine.name
-    batches = _batches(blocks, spec.batch_size, spec.seed)
+    batches = Batches(blocks, spec.batch_size, spec.seed)
     tokens_per_step = spec.batch_size * spec.grad_accumulation * blocks.shape[1]
     try:
         model.train()
         t0 = time.perf_counter()
         progress({"phase": "compile" if spec.compile else "warm-up"})
-        stepper.warm_up(next(batches))
+        stepper.warm_up(batches.at(0))
         stats.compile_seconds = time.perf_counter() - t0
         start = time.perf_counter()
         last_report = 0.0
@@ -149,7 +170,8 @@ def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: P
                 raise Cancelled("stopped by the caller")
             lr = spec.lr * lr_factor(stats.fraction, warmup=spec.warmup, schedule=spec.schedule)
             step_start = time.perf_counter()
-            loss_value = stepper.step([next(batches) for _ in range(spec.grad_accumulation)], lr)
+            stepper.seed_step(stats.steps)
+            loss_value = stepper.step(batches.step(stats.steps, spec.grad_accumulation), lr)
             stats.steps += 1
             stats.tokens += tokens_per_step
             stats.last_loss, stats.last_lr, stats.last_lr_fraction = loss_value, lr, stats.fraction
@@ -172,3 +194,124 @@ def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: P
     finally:
         module = stepper.close()
     return module
+
+
+# -- warmup-stable-decay over fidelity rungs ------------------------------------------------
+
+
+@dataclass
+class RungRecord:
+    """One rung's result: the decayed model's held-out MLM after ``steps`` optimiser steps."""
+
+    rung: int
+    fraction: float
+    steps: int  # steps the model has had when the rung's decay ends
+    stable_steps: int  # the trunk step the decay branched from
+    mlm_accuracy: float
+    mlm_loss: float
+    seconds: float  # wall clock of the steps this task ran for the rung (trunk part and decay)
+    steps_run: int  # optimiser steps this task ran for the rung
+
+
+def _snapshot(stepper: Stepper, step: int, rung: int) -> dict[str, Any]:
+    """The trunk's full training state: weights, optimiser, RNG and data position (the step)."""
+    state = {"step": step, "rung": rung,
+             "model": {k: v.detach().clone() for k, v in stepper.engine.module.state_dict().items()},
+             "optimizer": copy.deepcopy(stepper.engine.optimizer.state_dict()),
+             "torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore(stepper: Stepper, state: dict[str, Any]) -> None:
+    stepper.engine.module.load_state_dict(state["model"])
+    stepper.engine.optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+def pretrain_wsd(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: PretrainSpec, plan: RungPlan, *,
+                 rung: int, resume: dict[str, Any] | None, save: Callable[[dict[str, Any]], None] | None,
+                 evaluate: Callable[[torch.nn.Module], tuple[float, float]], fractions: list[float],
+                 device: torch.device, autocast_dtype: torch.dtype | None, stats: PretrainStats,
+                 progress: Callable[[dict], None], should_stop: Callable[[], bool]
+                 ) -> tuple[torch.nn.Module, list[RungRecord]]:
+    """Train ``model`` up to the end of rung ``rung`` of ``plan``; returns the decayed module and a
+    record per rung evaluated.
+
+    From scratch (``resume`` None) every lower rung's decay is a branch: the trunk state is
+    copied, the branch decays and is scored, and the trunk goes on from the copy. ``resume``: the
+    state :func:`_snapshot` took at the branch point of rung ``resume["rung"]``; training goes on
+    from there. ``save`` gets the trunk state at rung ``rung``'s branch point (below the top), so a
+    promotion can resume it. Data order and masks depend only on the step (:class:`Batches`,
+    :meth:`Stepper.seed_step`), hence the same steps in either case.
+    """
+    torch.manual_seed(spec.seed)
+    stepper = Stepper(model, tokenizer, spec, device=device, autocast_dtype=autocast_dtype, mask_seed=spec.seed + 1)
+    stats.engine = stepper.engine.name
+    batches = Batches(blocks, spec.batch_size, spec.seed)
+    tokens_per_step = spec.batch_size * spec.grad_accumulation * blocks.shape[1]
+    records: list[RungRecord] = []
+    try:
+        model.train()
+        t0 = time.perf_counter()
+        progress({"phase": "compile" if spec.compile else "warm-up"})
+        stepper.warm_up(batches.at(0))
+        stats.compile_seconds = time.perf_counter() - t0
+        step, first = 0, 0
+        if resume is not None:
+            _restore(stepper, resume)
+            step, first = int(resume["step"]), int(resume["rung"]) + 1
+        clock = time.perf_counter()
+        last_report = [0.0]
+
+        def run(start: int, end: int, factor: Callable[[int], float]) -> None:
+            for k in range(start, end):
+                if should_stop():
+                    stats.seconds = time.perf_counter() - clock
+                    raise Cancelled("stopped by the caller")
+                lr = spec.lr * factor(k)
+                stepper.seed_step(k)
+                t_step = time.perf_counter()
+                loss = stepper.step(batches.step(k, spec.grad_accumulation), lr)
+                stats.steps_run += 1
+                stats.last_loss, stats.last_lr = loss, lr
+                stats.seconds = time.perf_counter() - clock
+                stats.max_step_seconds = max(stats.max_step_seconds, time.perf_counter() - t_step)
+                if not math.isfinite(loss):
+                    raise Diverged(f"MLM loss became {loss} at step {k + 1} (lr {lr:.3g})")
+                if stats.seconds - last_report[0] >= 0.5 or k == start:
+                    last_report[0] = stats.seconds
+                    progress({"phase": "pretrain", "step": k + 1, "loss": loss, "lr": lr, "rung": rung,
+                              "budget_fraction": (k + 1) / plan.total_steps, "seconds": stats.seconds})
+
+        for r in range(first, rung + 1):
+            t_rung, ran = time.perf_counter(), stats.steps_run
+            run(step, plan.stable_ends[r], plan.trunk_factor)
+            step = plan.stable_ends[r]
+            trunk = None
+            if r < rung:
+                trunk = _snapshot(stepper, step, r)
+            elif save is not None and r < plan.top:
+                save(_snapshot(stepper, step, r))
+            run(step, plan.ends[r], lambda k, r=r: plan.decay_factor(k, r))
+            progress({"phase": "eval", "rung": r})
+            acc, loss = evaluate(stepper.engine.module)
+            model.train()
+            records.append(RungRecord(r, fractions[r], plan.ends[r], step, acc, loss,
+                                      time.perf_counter() - t_rung, stats.steps_run - ran))
+            if trunk is not None:
+                _restore(stepper, trunk)
+        stats.steps = plan.ends[rung]
+        stats.tokens = stats.steps * tokens_per_step
+        stats.fraction = stats.steps / plan.total_steps
+        stats.last_lr_fraction = stats.fraction
+        stats.seconds = time.perf_counter() - clock
+        progress({"phase": "pretrain", "step": stats.steps, "loss": stats.last_loss, "lr": stats.last_lr,
+                  "budget_fraction": stats.fraction, "seconds": stats.seconds, "done": True, "rung": rung,
+                  "max_step_seconds": stats.max_step_seconds})
+    finally:
+        module = stepper.close()
+    return module, records

@@ -79,8 +79,10 @@ class PretrainSpec:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-6
     weight_decay: float = 0.01
-    warmup: float = 0.05  # fraction of the budget spent warming up
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    warmup: float = 0.05  # fraction of the budget spent warming up (wsd: of the first rung's steps)
+    # "wsd": warmup-stable-decay over the fidelity rungs (hsearch.fidelity); needs a step count
+    # fixed before training (a steps or tokens budget, or charge: cost-model).
+    schedule: Literal["linear", "cosine", "constant", "wsd"] = "linear"
     grad_clip: float | None = 1.0
     mask_rate: float = 0.15
     sparse_mlm_head: bool = True  # decode only the masked positions
@@ -173,6 +175,28 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class FidelitySpec:
+    """Multi-fidelity search (``hsearch.fidelity``): rungs as fractions of the pretraining steps."""
+
+    rungs: list[str | float] = field(default_factory=lambda: [1.0])  # e.g. [1/9, 1/3, 1]
+    eta: int = 3  # reduction factor: the top 1/eta of a rung's results go up
+    decay: float = 0.2  # fraction of each rung's steps spent in its WSD decay branch
+    # Rungs whose results are fine-tuned: "top" (promotion below it on held-out MLM accuracy and
+    # predicted latency) or "every" (promotion on the search objective at every rung).
+    finetune: Literal["top", "every"] = "top"
+
+    @property
+    def fractions(self) -> list[float]:
+        from hsearch.fidelity import check_rungs
+
+        return check_rungs(self.rungs)
+
+    @property
+    def multi(self) -> bool:
+        return len(self.rungs) > 1
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     description: str = ""
@@ -184,6 +208,7 @@ class Recipe:
     latency: LatencySpec = field(default_factory=LatencySpec)
     resources: ResourcesSpec = field(default_factory=ResourcesSpec)
     output: OutputSpec = field(default_factory=OutputSpec)
+    fidelity: FidelitySpec = field(default_factory=FidelitySpec)
     path: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -355,6 +380,20 @@ def _check(recipe: Recipe, source: str) -> None:
     need(len(p.betas) == 2 and all(0 <= b < 1 for b in p.betas), "pretrain.betas", "must be two numbers in [0, 1)")
     need(0 <= p.warmup < 1, "pretrain.warmup", "is a fraction of the budget in [0, 1)")
     need(0 < p.mask_rate < 1, "pretrain.mask_rate", "must be in (0, 1)")
+    fid = recipe.fidelity
+    try:
+        fid.fractions
+    except ValueError as exc:
+        need(False, "fidelity.rungs", str(exc))
+    need(fid.eta >= 2, "fidelity.eta", f"must be at least 2 (got {fid.eta})")
+    need(0 <= fid.decay < 1, "fidelity.decay", "is a fraction of each rung's steps in [0, 1)")
+    need(not fid.multi or p.schedule == "wsd", "fidelity.rungs",
+         f"with more than one rung needs pretrain.schedule: wsd (got {p.schedule!r}): a rung is a decay "
+         "branched off one constant-LR trunk")
+    if p.schedule == "wsd":
+        need(p.budget.kind != "time" or p.charge == "cost-model", "pretrain.schedule",
+             "'wsd' needs the step count before training: a steps or tokens budget, or pretrain.charge: cost-model")
+        need(p.engine == "torch", "pretrain.schedule", "'wsd' saves and resumes the optimiser state: needs engine: torch")
     need(p.deepspeed.zero_stage in (0, 1, 2), "pretrain.deepspeed.zero_stage", "allowed: 0, 1, 2")
     need(0 < c.heldout_fraction < 0.5, "corpus.heldout_fraction", "must be in (0, 0.5)")
     need(c.eval_blocks > 0, "corpus.eval_blocks", "must be positive")

@@ -76,6 +76,12 @@ class TrialResult:
     error: str | None = None
     checkpoint_dir: str | None = None  # save_pretrained folder (model + tokenizer), if kept
     cache_hit: bool = False  # tokenised corpus came from the cache
+    # Multi-fidelity (pretrain.schedule: wsd): the rung this result is at, each rung scored in this
+    # task (hsearch.trial.pretrain.RungRecord as dicts), and the optimiser steps the task itself ran
+    # (optimizer_steps counts the model's steps, resumed ones included).
+    rung: int | None = None
+    rungs: list[dict[str, Any]] = field(default_factory=list)
+    steps_run: int = 0
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

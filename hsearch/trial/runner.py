@@ -75,6 +75,51 @@ def _table_for(recipe: Recipe, layout: Layout, preset_opts: Mapping[str, Any], t
                       device=device.type, progress=lambda msg: progress({"phase": "data", "message": msg}))
 
 
+def _rung_plan(recipe: Recipe, spec, rung: int | None):
+    """The WSD step plan of ``recipe`` with ``spec``'s step or token budget, and the rung to finish."""
+    from hsearch.fidelity import RungPlan
+
+    b = spec.budget
+    total = int(b.amount) if b.kind == "steps" else -(-int(b.amount) // (spec.batch_size * spec.grad_accumulation
+                                                                         * spec.seq_len))
+    fid = recipe.fidelity
+    try:
+        plan = RungPlan.build(total, fid.fractions, decay=fid.decay, warmup=spec.warmup)
+    except ValueError as exc:
+        raise HsearchError(f"recipe {recipe.name}: fidelity.rungs: {exc}") from None
+    if rung is None:
+        return plan, plan.top
+    if not (isinstance(rung, int) and 0 <= rung <= plan.top):
+        raise HsearchError(f"rung {rung!r}: recipe {recipe.name} has rungs 0..{plan.top}")
+    return plan, rung
+
+
+def _state_meta(lay: Layout, recipe: Recipe, plan) -> dict[str, Any]:
+    return {"layout": str(lay), "recipe_hash": recipe.hash, "total_steps": plan.total_steps}
+
+
+def _save_state(state: dict[str, Any], path: str | Path, lay: Layout, recipe: Recipe, plan) -> None:
+    """Write a trunk state atomically (a reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({**state, **_state_meta(lay, recipe, plan)}, tmp)
+    os.replace(tmp, path)
+
+
+def _load_state(path: str | Path, lay: Layout, recipe: Recipe, plan, rung: int) -> dict[str, Any]:
+    """The trunk state rung ``rung`` resumes from, checked against what is being trained."""
+    path = Path(path)
+    if not path.is_file():
+        raise HsearchError(f"resume state {path}: file not found")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    want = {**_state_meta(lay, recipe, plan), "rung": rung - 1}
+    for key, value in want.items():
+        if state.get(key) != value:
+            raise HsearchError(f"resume state {path}: {key} is {state.get(key)!r}, this run needs {value!r}")
+    return state
+
+
 def _is_oom(exc: BaseException) -> bool:
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
@@ -86,7 +131,8 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
               out_dir: str | Path | None = None, budget: str | None = None, seed: int | None = None,
               device: str | None = None, progress: Callable[[dict], None] | None = None,
               should_stop: Callable[[], bool] | None = None, keep_checkpoint: bool | None = None,
-              cost_table: CostTable | None = None, latency_repeats: int = 1) -> TrialResult:
+              cost_table: CostTable | None = None, latency_repeats: int = 1, rung: int | None = None,
+              resume_state: str | Path | None = None, save_state: str | Path | None = None) -> TrialResult:
     """Pretrain ``layout`` under ``recipe``'s budget, fine-tune, measure latency -> TrialResult.
 
     With ``pretrain.charge: cost-model`` a time budget becomes the number of steps the cost table's
@@ -97,13 +143,20 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     ``latency_repeats``: how many times the latency protocol times the trained encoder; each
     repeat's steady latency goes to ``latency_ms_repeats``, the first one's figures to ``latency_ms``
     and its median and spread (one repeat, the default, is the plain trial).
+
+    Multi-fidelity (``pretrain.schedule: wsd``, :mod:`hsearch.fidelity`): ``rung`` is the rung to
+    finish (default: the top, every lower rung's decay branched off on the way and recorded in
+    ``result.rungs``). ``resume_state``: the file ``save_state`` wrote when this layout finished
+    rung ``rung - 1``; training goes on from it. Fine-tuning runs at the top rung (or at every
+    rung with ``fidelity.finetune: every``); latency is measured at the top rung, and below it
+    only when there is no cost table to predict it.
     """
     from hsearch.data import load_task, prepare_corpus
     from hsearch.model import HybridBertForMaskedLM
     from hsearch.trial.finetune import finetune_task
     from hsearch.trial.latency import measure_latency
     from hsearch.trial.mlm import evaluate_mlm
-    from hsearch.trial.pretrain import Cancelled, Diverged, PretrainStats, pretrain
+    from hsearch.trial.pretrain import Cancelled, Diverged, PretrainStats, pretrain, pretrain_wsd
 
     t_total = time.perf_counter()
     progress = progress or (lambda update: None)
@@ -153,6 +206,15 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
             steps = charged_steps(p.budget.amount, predicted.step_seconds)
             train_spec = dataclasses.replace(p, budget=Budget("steps", float(steps), f"{steps} steps"))
             result.pretrain_seconds_predicted = steps * predicted.step_seconds
+    plan = resume = None
+    if p.schedule == "wsd":
+        plan, rung = _rung_plan(recipe, train_spec, rung)
+        if resume_state is not None:
+            resume = _load_state(resume_state, lay, recipe, plan, rung)
+        result.rung = rung
+    elif rung is not None or resume_state is not None or save_state is not None:
+        raise HsearchError(f"recipe {recipe.name}: rungs need pretrain.schedule: wsd (got {p.schedule!r})")
+    top = plan is None or rung == plan.top
     threads_before = torch.get_num_threads()
     if dev.type == "cpu":
         torch.set_num_threads(max(1, min(recipe.resources.cpus, os.cpu_count() or 1)))
@@ -167,19 +229,30 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
         result.params = sum(t.numel() for t in model.parameters())
         progress({"phase": "pretrain", "step": 0, "budget_fraction": 0.0, "params": result.params,
                   "cache_hit": corpus.cache_hit, "data_prep_seconds": corpus.prep_seconds})
-        model = pretrain(model, corpus.train, tokenizer, train_spec, device=dev, autocast_dtype=autocast_dtype,
-                         stats=stats, progress=progress, should_stop=should_stop)
-        progress({"phase": "eval"})
-        result.mlm_accuracy, result.mlm_loss = evaluate_mlm(
-            model, corpus.heldout, tokenizer, rate=p.mask_rate, batch_size=p.eval_batch_size, device=dev,
-            autocast_dtype=autocast_dtype)
+        def evaluate(module):
+            return evaluate_mlm(module, corpus.heldout, tokenizer, rate=p.mask_rate, batch_size=p.eval_batch_size,
+                                device=dev, autocast_dtype=autocast_dtype)
+
+        if plan is None:
+            model = pretrain(model, corpus.train, tokenizer, train_spec, device=dev, autocast_dtype=autocast_dtype,
+                             stats=stats, progress=progress, should_stop=should_stop)
+            progress({"phase": "eval"})
+            result.mlm_accuracy, result.mlm_loss = evaluate(model)
+        else:
+            model, records = pretrain_wsd(
+                model, corpus.train, tokenizer, train_spec, plan, rung=rung, resume=resume,
+                save=None if save_state is None else lambda state: _save_state(state, save_state, lay, recipe, plan),
+                evaluate=evaluate, fractions=recipe.fidelity.fractions, device=dev, autocast_dtype=autocast_dtype,
+                stats=stats, progress=progress, should_stop=should_stop)
+            result.rungs = [dataclasses.asdict(r) for r in records]
+            result.mlm_accuracy, result.mlm_loss = records[-1].mlm_accuracy, records[-1].mlm_loss
         if out is not None and (keep_checkpoint if keep_checkpoint is not None else recipe.output.keep_checkpoint):
             ckpt = out / "checkpoint"
             model.save_pretrained(str(ckpt))
             tokenizer.save_pretrained(str(ckpt))
             result.checkpoint_dir = str(ckpt)
         t_ft = time.perf_counter()
-        for name, task in tasks.items():
+        for name, task in (tasks if top or recipe.fidelity.finetune == "every" else {}).items():
             result.tasks[name] = finetune_task(
                 model.bert, config, tokenizer, task, ft.training(name), score_split=ft.score_split, report_split=ft.report_split,
                 seeds=[p.seed + i for i in range(ft.seeds)], device=dev, autocast_dtype=autocast_dtype,
@@ -188,7 +261,7 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
         if result.tasks:
             result.mean_accuracy = sum(t.score_mean for t in result.tasks.values()) / len(result.tasks)
         lat = recipe.latency
-        if lat.enabled:
+        if lat.enabled and (top or result.latency_ms_predicted is None):
             progress({"phase": "latency"})
             t_lat = time.perf_counter()
             lat_dev = dev.type if lat.device == "auto" else lat.device
@@ -223,6 +296,9 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     finally:
         torch.set_num_threads(threads_before)
     result.optimizer_steps = stats.steps
+    result.steps_run = stats.steps_run if plan is not None else stats.steps
+    if plan is not None and result.step_seconds_predicted is not None:  # what this task was charged
+        result.pretrain_seconds_predicted = stats.steps_run * result.step_seconds_predicted
     result.tokens_seen = stats.tokens
     result.pretrain_seconds = stats.seconds
     result.compile_seconds = stats.compile_seconds
