@@ -200,6 +200,21 @@ model = AutoModelForMaskedLM.from_pretrained({json.dumps(where)})
 tokenizer = AutoTokenizer.from_pretrained({json.dumps(where)})
 ```
 
+## Pipelines and fine-tuning
+
+It fills masks with `pipeline("fill-mask", model={json.dumps(where)})`. To fine-tune it as a classifier
+with your label names and classify with them, given `train`, a tokenised `datasets.Dataset`
+with an integer `label` column (e.g. `load_dataset("csv", data_files="train.csv", split="train")`
+mapped through `tokenizer`; give both `id2label` and `label2id`, as the folder's config holds
+placeholder ones; `Trainer` needs `pip install accelerate`):
+
+```python
+from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments, pipeline
+model = AutoModelForSequenceClassification.from_pretrained({json.dumps(where)}, id2label={{0: "negative", 1: "positive"}}, label2id={{"negative": 0, "positive": 1}})
+Trainer(model=model, args=TrainingArguments("finetuned"), train_dataset=train, processing_class=tokenizer).train()
+print(pipeline("text-classification", model=model, tokenizer=tokenizer)("what a lovely layout"))  # [{{'label': 'positive', ...}}]
+```
+
 ## Scores
 
 | metric | value |
