@@ -146,3 +146,18 @@ def test_preflight_accepts_csv_tasks_with_string_labels(tmp_path):
                                                                       "label_field": "intent"}}})
     with pytest.raises(DataError, match="no field 'intent'"):
         preflight(recipe)
+
+
+def test_hub_string_labels_share_the_local_code_path(monkeypatch):
+    import datasets
+
+    import hsearch.data.tasks as tasks
+
+    rows = {s: datasets.Dataset.from_dict({"text": [t for t, _ in r], "label": [y for _, y in r]})
+            for s, r in ROWS.items()}
+    rows["test"] = datasets.Dataset.from_dict({"text": ["turn it up"], "label": ["volume_up"]})
+    monkeypatch.setattr(tasks, "load_hub", lambda dataset, config, split: rows[split])
+    task = load_task("intents", TaskSource(dataset="someone/intents"), ["train", "validation"], None)
+    assert task.label_names == ["alarm_set", "qa_currency", "weather_query"] and task.splits["validation"][1] == [0, 2]
+    with pytest.raises(UnseenLabelError, match=r"label 'volume_up' in split 'test' \(dataset someone/intents\)"):
+        load_task("intents", TaskSource(dataset="someone/intents"), SPLITS, None)

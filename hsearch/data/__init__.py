@@ -15,7 +15,7 @@ _EXPORTS = {
     "DataError": "sources", "data_dir_from_env": "sources",
     "cache_root": "cache",
     "PackedCorpus": "corpus", "is_heldout": "corpus", "prepare_corpus": "corpus",
-    "TaskData": "tasks", "load_task": "tasks",
+    "TaskData": "tasks", "UnseenLabelError": "tasks", "load_task": "tasks",
     "fingerprint": "tokenizer", "load_tokenizer": "tokenizer",
 }
 

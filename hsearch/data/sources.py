@@ -119,7 +119,9 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def iter_records(path: Path, text_field: str) -> Iterator[dict[str, Any]]:
-    """Records of one local file; a ``.txt`` file is one document per blank-line-separated block.
+    """Records of one local file, read line by line (the preflight's first records, and the
+    precise error when ``datasets`` cannot read a file); a ``.txt`` file is one document per
+    blank-line-separated block, a ``.csv`` file one record per line under its header.
 
     Bad content (not gzip, not UTF-8, not JSON, a JSON line that is not an object, not
     parquet) is a one-line :class:`DataError` naming the file and, for text, the line.
