@@ -154,13 +154,6 @@ def promotion_quota(n: int, eta: int) -> int:
     return n // eta
 
 
-def keep_quota(n: int, eta: int) -> int:
-    """How many of a rung's ``n`` results keep their state for a later promotion: twice the
-    promotion quota, rounded up (a layout below it is stopped and its state deleted, which bounds
-    the disk state takes to about ``2 n / eta`` per rung)."""
-    return math.ceil(2 * n / eta)
-
-
 # -- does a short run predict the long one? -----------------------------------------------
 
 
@@ -193,3 +186,49 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     if sxx == 0 or syy == 0:
         return None
     return sxy / math.sqrt(sxx * syy)
+
+
+# -- asynchronous successive halving ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One layout's result at a rung: its promotion score (maximised) and latency (minimised)."""
+
+    number: int
+    score: float
+    latency: float
+
+
+def ranked(population: Sequence[Entry]) -> list[Entry]:
+    """A rung's results best first (:func:`mo_order` on score up, latency down)."""
+    order = mo_order([(e.score, e.latency) for e in population], [True, False])
+    return [population[i] for i in order]
+
+
+def next_promotion(populations: dict[int, Sequence[Entry]], paused: dict[int, int], eta: int) -> tuple[int, int] | None:
+    """ASHA's choice for a free slot: ``(layout number, rung to train)`` of the best paused layout
+    inside its rung's promotion quota, trying the highest rung first; None when no layout
+    qualifies (then a new layout starts at rung 0). ``paused``: layout number -> its last rung."""
+    for rung in sorted(populations, reverse=True):
+        quota = promotion_quota(len(populations[rung]), eta)
+        for entry in ranked(populations[rung])[:quota]:
+            if paused.get(entry.number) == rung:
+                return entry.number, rung + 1
+    return None
+
+
+def over_cap(populations: dict[int, Sequence[Entry]], paused: dict[int, int], cap: int) -> list[int]:
+    """Paused layouts to stop so that at most ``cap`` keep their state (which bounds the disk that
+    state takes): the lowest rung's worst-ranked first, as they are the cheapest to lose and the
+    least likely to be promoted."""
+    excess = len(paused) - cap
+    if excess <= 0:
+        return []
+    place = {}
+    for rung, population in populations.items():
+        for i, e in enumerate(ranked(population)):
+            if paused.get(e.number) == rung:
+                place[e.number] = (rung, -i)
+    worst = sorted(paused, key=lambda n: place.get(n, (paused[n], 0)))
+    return worst[:excess]

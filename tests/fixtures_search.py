@@ -37,6 +37,9 @@ TINY = {
     "latency.runs": 3,
     "latency.warmup": 1,
     "resources.cpus": 1,
+    # One fidelity, as most search tests assume; the multi-fidelity tests set their rungs.
+    "fidelity.rungs": [1],
+    "pretrain.schedule": "linear",
 }
 
 

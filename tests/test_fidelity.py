@@ -13,7 +13,6 @@ from hsearch.fidelity import (
     RungPlan,
     check_rungs,
     crowding_distances,
-    keep_quota,
     mo_order,
     nondominated_ranks,
     promotion_quota,
@@ -87,8 +86,7 @@ def test_mo_order_ranks_then_spread_then_number():
     # Front {0, 1, 2, 4}: extremes 1 and 2 first (infinite crowding), then 0 and 4 by their gaps.
     assert set(order[:4]) == {0, 1, 2, 4} and order[:2] == [1, 2]
     assert order[4:] == [3, 5]
-    assert promotion_quota(len(pts), 3) == 2 and keep_quota(len(pts), 3) == 4
-    assert promotion_quota(2, 3) == 0 and keep_quota(2, 3) == 2
+    assert promotion_quota(len(pts), 3) == 2 and promotion_quota(2, 3) == 0
 
 
 def test_spearman_against_ranks_and_a_tied_example():
@@ -100,3 +98,20 @@ def test_spearman_against_ranks_and_a_tied_example():
     # Ties: ranks x = [1, 2.5, 2.5, 4], y = [1, 2, 3, 4] -> Pearson of the ranks.
     assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(np.corrcoef([1, 2.5, 2.5, 4], [1, 2, 3, 4])[0, 1])
     assert spearman([1, 2], [2, 1]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_asha_promotes_the_best_paused_layout_of_the_highest_rung():
+    from hsearch.fidelity import Entry, next_promotion, over_cap
+
+    rung0 = [Entry(n, s, 10.0) for n, s in enumerate([0.1, 0.5, 0.3, 0.2, 0.4, 0.05])]
+    # 6 results at rung 0: the top 2 (numbers 1 and 4) may go up; 1 already did.
+    assert next_promotion({0: rung0}, {4: 0, 2: 0, 0: 0}, eta=3) == (4, 1)
+    assert next_promotion({0: rung0}, {2: 0, 0: 0}, eta=3) is None  # 2 is third: outside the quota
+    # A higher rung goes first: 3 results at rung 1, its best paused one (1) goes to rung 2.
+    rung1 = [Entry(1, 0.6, 10.0), Entry(4, 0.55, 10.0), Entry(2, 0.4, 10.0)]
+    assert next_promotion({0: rung0, 1: rung1}, {1: 1, 4: 1, 0: 0}, eta=3) == (1, 2)
+    # Over a cap of 2 paused states: rung 0's worst paused ones go first (5, then 0), rung 1's last.
+    paused = {0: 0, 2: 0, 5: 0, 4: 1}
+    assert over_cap({0: rung0, 1: rung1}, paused, cap=2) == [5, 0]
+    assert over_cap({0: rung0, 1: rung1}, paused, cap=0) == [5, 0, 2, 4]
+    assert over_cap({0: rung0, 1: rung1}, paused, cap=4) == []

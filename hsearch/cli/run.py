@@ -33,6 +33,12 @@ def add(sub) -> None:
                         "constraints.max_latency_ms otherwise)")
     p.add_argument("--max-params", type=int, default=None, metavar="N",
                    help="never train a layout with more than N parameters (constraints.max_params otherwise)")
+    p.add_argument("--rungs", default=None, metavar="F,F,...",
+                   help="multi-fidelity rungs as fractions of the pretraining budget, e.g. 1/9,1/3,1 "
+                        "(1 alone: every layout trains the whole budget; more than one implies "
+                        "pretrain.schedule=wsd; default: the recipe's fidelity.rungs)")
+    p.add_argument("--eta", type=int, default=None, metavar="N",
+                   help="ASHA reduction factor: the top 1/N of a rung's results go up (default: the recipe's)")
     p.add_argument("--reevaluate-share", type=float, default=defaults.REEVALUATE_SHARE, metavar="F",
                    help="share of --budget kept, at the end, for re-evaluating the final front and the seeds "
                         "(as hsearch reevaluate; 0 turns it off; needs --budget; default: %(default)s)")
@@ -45,7 +51,8 @@ def handle(args) -> int:
     from hsearch.search.driver import RunConfig, run_search
 
     config = RunConfig(
-        space=args.space, recipe=args.recipe, recipe_overrides=parse_sets(args.overrides), budget=args.budget,
+        space=args.space, recipe=args.recipe, recipe_overrides={**parse_sets(args.overrides), **fidelity_sets(args)},
+        budget=args.budget,
         storage=defaults.storage_url(args.storage), study=args.study, sampler=args.sampler,
         objective=args.objective, address=args.address, max_trials=args.max_trials,
         data_dir=args.data_dir, seed=args.seed, artifacts=args.artifacts, heartbeat=args.heartbeat,
@@ -59,6 +66,18 @@ def handle(args) -> int:
         print(f"hsearch run: no trial completed in this run ({summary.stop_reason})", flush=True)
         return 1
     return 0
+
+
+def fidelity_sets(args) -> dict[str, Any]:
+    """``--rungs`` and ``--eta`` as recipe overrides (checked with the recipe)."""
+    sets: dict[str, Any] = {}
+    if args.rungs is not None:
+        sets["fidelity.rungs"] = [r.strip() for r in args.rungs.split(",") if r.strip()]
+        if len(sets["fidelity.rungs"]) > 1:
+            sets["pretrain.schedule"] = "wsd"
+    if args.eta is not None:
+        sets["fidelity.eta"] = args.eta
+    return sets
 
 
 def _front_table(front: list, metric: str):

@@ -64,6 +64,14 @@ def print_status(status, console=None) -> None:
     for r in status.rows:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
     console.print("trials: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
+    if status.fidelity:
+        from hsearch.search.rungs import describe
+
+        console.print("fidelity (the front compares top-rung layouts only; Spearman: each rung's promotion "
+                      "score against the final objective of the layouts that reached the top):",
+                      highlight=False, soft_wrap=True)
+        for line in describe(status.fidelity):
+            console.print("  " + line, highlight=False, soft_wrap=True)
     total = status.ledger.get("total")
     if total:
         console.print(

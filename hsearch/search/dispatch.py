@@ -207,8 +207,10 @@ def largest_node_cpus() -> float:
 
 
 def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None,
-                cost_table: str | None = None, latency_repeats: int = 1) -> dict[str, Any]:
-    """Runs in a Ray worker: one trial, plus where and on what it ran."""
+                cost_table: str | None = None, latency_repeats: int = 1, rung: int | None = None,
+                resume_state: str | None = None, save_state: str | None = None) -> dict[str, Any]:
+    """Runs in a Ray worker: one trial (multi-fidelity: one rung of it, resumed from and saving
+    trunk state at paths every node sees), plus where and on what it ran."""
     import ray
 
     from hsearch.cost.table import CostTable
@@ -219,7 +221,7 @@ def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None
     should_stop = (lambda: time.time() >= deadline) if deadline else None
     table = CostTable.from_json(cost_table) if cost_table else None
     result = run_trial(layout, recipe, out_dir=out_dir, should_stop=should_stop, cost_table=table,
-                       latency_repeats=latency_repeats)
+                       latency_repeats=latency_repeats, rung=rung, resume_state=resume_state, save_state=save_state)
     ctx = ray.get_runtime_context()
     return {
         "result": result.to_dict(),
@@ -260,9 +262,12 @@ def _remote(fn):
 
 
 def submit(slots: Slots, layout: str, recipe, out_dir: str | None, deadline: float | None,
-           cost_table: str | None = None):
-    """Start one trial task; returns its ObjectRef."""
-    return _remote(_trial_task).options(**slots.options()).remote(layout, recipe, out_dir, deadline, cost_table)
+           cost_table: str | None = None, *, rung: int | None = None, resume_state: str | None = None,
+           save_state: str | None = None, placement: dict[str, Any] | None = None):
+    """Start one trial task (or one rung of it); returns its ObjectRef. ``placement``: extra Ray
+    options, e.g. a scheduling strategy."""
+    return _remote(_trial_task).options(**slots.options(), **(placement or {})).remote(
+        layout, recipe, out_dir, deadline, cost_table, 1, rung, resume_state, save_state)
 
 
 def whole_node(slots: Slots) -> dict[str, Any]:

@@ -10,6 +10,14 @@ record results as they arrive, heartbeat the trials in flight. At the deadline o
 Ctrl-C, running trials are stopped and recorded as ``cancelled``.
 
 Time estimate for a trial: :func:`trial_seconds`.
+
+Multi-fidelity (a recipe with ``fidelity.rungs``, :mod:`hsearch.fidelity`): a free slot goes to
+the best paused layout inside its rung's promotion quota (highest rung first), else to a new
+layout at rung 0. A layout's trunk state waits between rungs in its artifacts folder
+(``state/rung<r>.pt``: the folder must be one every node sees, as for checkpoints), and is
+deleted when the layout goes up again, is stopped, or the run ends (:mod:`hsearch.search.rungs`);
+at most ``fidelity.max_paused`` layouts wait at once.
+Time estimate for a rung: :func:`rung_seconds`.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ from hsearch import defaults
 from hsearch.budget import BudgetError, format_duration, parse_duration
 from hsearch.errors import HsearchError
 from hsearch.paths import check_output_dir
-from hsearch.search import dispatch
+from hsearch import fidelity
+from hsearch.search import dispatch, rungs
 from hsearch.search.space import SearchSpace, load_space
 from hsearch.search.study import (
     check_compatible,
@@ -48,6 +57,7 @@ from hsearch.search.study import (
     record_failure,
     record_result,
     requeue,
+    result_attrs,
     retry_stale_trial,
     set_trial_attrs,
     shown,
@@ -92,6 +102,7 @@ class Inflight:
     ref: Any
     started: float
     estimate: float
+    rung: int | None = None  # multi-fidelity: the rung being trained
 
 
 @dataclass
@@ -169,6 +180,28 @@ def trial_seconds(recipe, complete: list, prior_overhead: float | None = None) -
     return base + 60.0 + 0.5 * base if b.kind == "time" else 600.0
 
 
+def rung_seconds(recipe, rung: int, trials: list, prior_overhead: float | None = None) -> float:
+    """A multi-fidelity task's expected wall time: rung ``rung``'s share of the time budget (its
+    steps to run, resumed from the rung below) plus the largest overhead measured at that rung,
+    times 1.1; before any, ``prior_overhead`` (default: 30 s below the top rung, the trial prior
+    at the top, where fine-tuning runs)."""
+    from hsearch.fidelity import RungPlan
+
+    fid, b = recipe.fidelity, recipe.pretrain.budget
+    plan = RungPlan.build(10_000, fid.fractions, decay=fid.decay, warmup=recipe.pretrain.warmup)
+    base = b.amount * plan.steps_to_run(rung, resumed=rung > 0) / plan.total_steps if b.kind == "time" else 0.0
+    overheads = [float(t.user_attrs[rungs.key(rung, "wall_seconds")]) - float(t.user_attrs.get(
+                 rungs.key(rung, "pretrain_seconds"), 0.0)) for t in trials
+                 if rungs.key(rung, "wall_seconds") in t.user_attrs and t.user_attrs.get("recipe") == recipe.name]
+    if overheads:
+        return base + max(overheads) * 1.1
+    if prior_overhead is not None:
+        return base + prior_overhead
+    if rung < len(fid.rungs) - 1 and fid.finetune == "top":
+        return base + 30.0
+    return base + 60.0 + (0.5 * b.amount if b.kind == "time" else 540.0)
+
+
 def search_seconds(budget_s: float, reevaluate_share: float) -> float:
     """The part of a run's budget the search itself gets: the rest is kept for re-evaluating
     its front at the end."""
@@ -225,6 +258,8 @@ class Driver:
             if recipe.hash not in checked:
                 trial.preflight(recipe, data_dir=cfg.data_dir)
                 checked.add(recipe.hash)
+        self.fid = self.recipe.fidelity
+        self.top_rung = len(self.fid.rungs) - 1
         self.study_name = cfg.study or default_study_name(self.space, self.recipe)
         earlier: list = []
         if self._storage_exists(cfg.storage):
@@ -232,14 +267,15 @@ class Driver:
             if self.study_name in optuna.get_all_study_names(storage):
                 existing = optuna.load_study(study_name=self.study_name, storage=storage)
                 check_compatible(existing, objective=cfg.objective, space=self.space.name, recipe=self.recipe.name)
-                earlier = existing.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        need = self.estimate(earlier)
+                earlier = existing.get_trials(deepcopy=False)
+        need = self.estimate(earlier, rung=0)
         if need > self.search_s:
             kept = (f"; the search gets {1 - cfg.reevaluate_share:.0%} of it, --reevaluate-share "
                     f"{cfg.reevaluate_share:g} keeps the rest" if cfg.reevaluate_share else "")
             raise HsearchError(
                 f"--budget {cfg.budget}: shorter than one trial of recipe {self.recipe.name} "
-                f"(estimated {format_duration(need)}: pretraining budget plus fine-tuning and latency{kept}); "
+                f"(estimated {format_duration(need)}: "
+                f"{'its first rung' if self.fid.multi else 'pretraining budget plus fine-tuning and latency'}{kept}); "
                 f"give at least {format_duration(need / (1 - cfg.reevaluate_share))}"
             )
         resources = dispatch.connect(cfg.address, data_dir=cfg.data_dir)
@@ -276,10 +312,14 @@ class Driver:
         return self._recipes[key]
 
     # -- estimates ---------------------------------------------------------------------
-    def estimate(self, complete: list | None = None) -> float:
-        """Seconds one trial is expected to take; ``complete``: the study's complete trials."""
-        if complete is None:
-            complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    def estimate(self, trials: list | None = None, rung: int | None = None) -> float:
+        """Seconds one trial (multi-fidelity: one task to finish ``rung``) is expected to take;
+        ``trials``: the study's trials."""
+        if trials is None:
+            trials = self.study.get_trials(deepcopy=False)
+        if self.fid.multi:
+            return rung_seconds(self.recipe, rung or 0, trials, self.cfg.trial_overhead)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
         return trial_seconds(self.recipe, complete, self.cfg.trial_overhead)
 
     # -- the loop -----------------------------------------------------------------------
@@ -316,6 +356,7 @@ class Driver:
             text = json.dumps(recipe.to_dict(), sort_keys=True)
             if self.study.user_attrs.get(f"recipe:{recipe.hash}") != text:
                 self.study.set_user_attr(f"recipe:{recipe.hash}", text)
+        self.paused: dict[int, int] = {}  # multi-fidelity: layouts waiting for a promotion -> their rung
         summary.retried = self._settle_lost_trials()
         summary.queued_seeds = enqueue_seeds(
             self.study,
@@ -352,8 +393,10 @@ class Driver:
         except KeyboardInterrupt:
             summary.stop_reason = "interrupted"
             self._cancel_all("cancelled: interrupted (Ctrl-C)")
+            self._stop_paused("the run was interrupted")
             self._finish(t0)
             raise
+        self._stop_paused(f"the run ended ({summary.stop_reason})")
         if cfg.reevaluate_share > 0 and math.isfinite(self.budget_s):
             try:
                 self._reevaluate_front()
@@ -417,7 +460,9 @@ class Driver:
             d_host, _, rest = str(t.user_attrs.get("driver", "")).partition(":")
             pid = rest.partition(":")[0]
             local = d_host == host and pid.isdigit()
-            if local and not _pid_alive(int(pid)):
+            if local and not _pid_alive(int(pid)) and "rung" in t.user_attrs:
+                self._adopt(t, f"its driver (process {pid} on {host}) is gone")
+            elif local and not _pid_alive(int(pid)):
                 set_trial_attrs(self.study, t, {"outcome": "stale",
                                                 "reason": f"driver lost: process {pid} on {host} is gone"})
                 if self.storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
@@ -435,6 +480,67 @@ class Driver:
             if foreign:
                 time.sleep(min(1.0, self.cfg.poll * 2))
         return retried + self._fail_stale()
+
+    def _adopt(self, t, why: str) -> None:
+        """A lost driver's layout that finished a rung: paused again at that rung, promotable by
+        this driver (nothing it trained is trained again; a rung it was training starts over from
+        the state the rung below saved)."""
+        rung = int(t.user_attrs["rung"])
+        state = self._state_path(t, rung)
+        if rung >= self.top_rung or not os.path.isfile(state):
+            self._stop(t, f"{why}; no trunk state of rung {rung} to resume ({state})")
+            return
+        set_trial_attrs(self.study, t, {"driver": self.driver_id, "fidelity_state": rungs.PAUSED})
+        self.paused[t.number] = rung
+        self._emit("adopted", f"trial {t.number} {t.user_attrs.get('layout', '?')}: paused at rung {rung} ({why})")
+
+    def _state_path(self, t, rung: int) -> str:
+        return os.path.join(str(t.user_attrs["artifacts_dir"]), "state", f"rung{rung}.pt")
+
+    def _drop_state(self, t, rung: int) -> None:
+        """Delete the trunk state this search wrote for ``rung`` (hsearch only deletes its own files)."""
+        if rung >= 0 and "artifacts_dir" in t.user_attrs:
+            try:
+                os.remove(self._state_path(t, rung))
+            except FileNotFoundError:
+                pass
+
+    def _stop(self, t, reason: str) -> None:
+        """A layout that will not be promoted: PRUNED, state deleted. TPE sees it as infeasible,
+        graded by how far it got (``top - rung``) plus its place in its rung's ranking (0 best, up
+        to 1), so it ranks below every top-rung layout and a layout stopped higher ranks first."""
+        rung = int(t.user_attrs.get("rung", -1))
+        self.paused.pop(t.number, None)
+        self._drop_state(t, rung)
+        grade = float(self.top_rung - rung)
+        if rung >= 0:
+            ranked = fidelity.ranked(rungs.populations(self.study.get_trials(deepcopy=False), rung + 1)[rung])
+            place = next((i for i, e in enumerate(ranked) if e.number == t.number), len(ranked))
+            grade += place / max(1, len(ranked))
+        record_failure(self.study, optuna.Trial(self.study, t._trial_id), "stopped", f"stopped at rung {rung}: {reason}",
+                       extra={"fidelity_state": rungs.STOPPED, "stopped_at_rung": rung}, state=TrialState.PRUNED,
+                       infeasibility=grade)
+
+    def _stop_paused(self, reason: str) -> None:
+        if not getattr(self, "paused", None):
+            return
+        for number in list(self.paused):
+            self._stop(self.study._storage.get_trial(self._trial_id(number)), reason)
+        self._emit("stopped", f"paused layouts stopped: {reason}")
+
+    def _trial_id(self, number: int) -> int:
+        return self.study._storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
+
+    def _enforce_cap(self) -> None:
+        """At most ``fidelity.max_paused`` paused layouts keep their state: beyond it the lowest
+        rung's worst are stopped (:func:`hsearch.fidelity.over_cap`), which bounds the disk."""
+        trials = self.study.get_trials(deepcopy=False)
+        by_number = {t.number: t for t in trials}
+        for number in fidelity.over_cap(rungs.populations(trials, self.top_rung), self.paused, self.fid.max_paused):
+            rung = self.paused[number]
+            self._stop(by_number[number], f"more than fidelity.max_paused={self.fid.max_paused} layouts paused")
+            self._emit("stopped", f"trial {number} {by_number[number].user_attrs.get('layout', '?')}: stopped at "
+                                  f"rung {rung} (more than {self.fid.max_paused} paused)")
 
     def _fail_stale(self) -> list[int]:
         before = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
@@ -483,6 +589,8 @@ class Driver:
     def _heartbeat(self) -> None:
         for item in self.inflight.values():
             self.storage.record_heartbeat(item.trial._trial_id)
+        for number in getattr(self, "paused", {}):
+            self.storage.record_heartbeat(self._trial_id(number))
 
     def _trained_in_study(self) -> int:
         return sum(counts_toward_max(t) for t in self.study.get_trials(deepcopy=False))
@@ -490,10 +598,12 @@ class Driver:
     def _start_trials(self) -> str | None:
         """Fill free slots; returns why no more trials will start, if that is so."""
         while len(self.inflight) < self.slots.concurrency:
+            left = self.deadline - time.time()
+            if self.fid.multi and self._promote(left):
+                continue
             if self.cfg.max_trials is not None and self._trained_in_study() >= self.cfg.max_trials:
                 return f"max trials reached ({self.cfg.max_trials})"
-            estimate = self.estimate()
-            left = self.deadline - time.time()
+            estimate = self.estimate(rung=0)
             if estimate > left:
                 return f"time left {format_duration(left)} < estimated trial time {format_duration(estimate)}"
             picked = self._ask()
@@ -501,15 +611,42 @@ class Driver:
                 return "the sampler keeps proposing layouts already trained (space exhausted?)"
             trial, layout, recipe = picked
             out_dir = os.path.abspath(os.path.join(self.cfg.artifacts, self.study_name, f"trial-{trial.number}"))
-            table = self.tables.get(recipe.hash)
-            ref = dispatch.submit(self.slots, layout, recipe, out_dir, self.deadline if math.isfinite(self.deadline) else None,
-                                  table.to_json() if table is not None else None)
             set_trial_attrs(self.study, trial, {"dispatched": True, "artifacts_dir": out_dir,
                                                 "estimate_seconds": round(estimate, 1)})
-            self.inflight[ref] = Inflight(trial, layout, ref, time.time(), estimate)
+            self._submit(trial, layout, recipe, out_dir, estimate, 0 if self.fid.multi else None)
             self.summary.started += 1
-            self._emit("started", f"trial {trial.number} {layout} ({trial.user_attrs.get('origin', 'sampler')})")
         return None
+
+    def _submit(self, trial, layout: str, recipe, out_dir: str, estimate: float, rung: int | None) -> None:
+        table = self.tables.get(recipe.hash)
+        state = os.path.join(out_dir, "state")
+        ref = dispatch.submit(self.slots, layout, recipe, out_dir, self.deadline if math.isfinite(self.deadline) else None,
+                              table.to_json() if table is not None else None, rung=rung,
+                              resume_state=os.path.join(state, f"rung{rung - 1}.pt") if rung else None,
+                              save_state=os.path.join(state, f"rung{rung}.pt")
+                              if rung is not None and rung < self.top_rung else None)
+        if rung is not None:
+            set_trial_attrs(self.study, trial, {"fidelity_state": rungs.RUNNING, "driver": self.driver_id})
+        self.inflight[ref] = Inflight(trial, layout, ref, time.time(), estimate, rung)
+        what = f" rung {rung}" if rung is not None else ""
+        self._emit("started", f"trial {trial.number} {layout}{what} ({trial.user_attrs.get('origin', 'sampler')})")
+
+    def _promote(self, left: float) -> bool:
+        """Start the ASHA promotion a free slot should take, if one fits in the time left."""
+        trials = self.study.get_trials(deepcopy=False)
+        pick = fidelity.next_promotion(rungs.populations(trials, self.top_rung), self.paused, self.fid.eta)
+        if pick is None:
+            return False
+        number, rung = pick
+        estimate = self.estimate(trials, rung=rung)
+        if estimate > left:
+            return False
+        t = next(t for t in trials if t.number == number)
+        self.paused.pop(number)
+        trial = optuna.Trial(self.study, t._trial_id)
+        self._submit(trial, t.user_attrs["layout"], self.recipe_for(t.params), t.user_attrs["artifacts_dir"],
+                     estimate, rung)
+        return True
 
     def _ask(self):
         for _ in range(MAX_SKIPS_IN_A_ROW):
@@ -577,7 +714,15 @@ class Driver:
         item = self.inflight.pop(ref)
         payload, reason, outcome = dispatch.fetch(ref)
         cost = self._cost(item)
+        if item.rung is not None:
+            frozen = self.study._storage.get_trial(item.trial._trial_id)
+            rung_cost, cost = cost, rungs.summed_cost(frozen, cost)  # a layout's cost: all its rungs
+            if item.rung > 0 and (payload is None or payload["result"]["status"] == "cancelled"):
+                self._back_to_pause(item, frozen, reason or "cancelled", cost)
+                return
         if payload is None:
+            if item.rung is not None:
+                self._drop_state(frozen, item.rung)
             record_failure(self.study, item.trial, outcome, reason, extra=cost)
             self._count(outcome)
             self._emit("finished", f"trial {item.trial.number} {item.layout}: {reason}")
@@ -588,6 +733,25 @@ class Driver:
                  "hostname": env["hostname"], "worker_pid": env["worker_pid"]}
         if result.status == "cancelled" and time.time() >= self.deadline:
             result.error = result.error or "deadline reached"
+        if item.rung is not None:
+            frozen = self.study._storage.get_trial(item.trial._trial_id)
+            self._drop_state(frozen, item.rung - 1)  # superseded by this rung's (or by the end)
+            if result.status == "complete":
+                extra.update(self._rung_attrs(item, result, rung_cost, env["ray_node"]))
+                if item.rung < self.top_rung:
+                    attrs = {k: v for k, v in result_attrs(result).items() if k != "status"}
+                    set_trial_attrs(self.study, item.trial, {**attrs, **extra,
+                                                             "fidelity_state": rungs.PAUSED, "rung": item.rung})
+                    self.paused[item.trial.number] = item.rung
+                    self._emit("finished", f"trial {item.trial.number} {item.layout}: rung {item.rung} "
+                                           f"mlm {result.mlm_accuracy:.4f} latency {objective_latency(result):.2f} ms"
+                                           f", paused")
+                    self._enforce_cap()
+                    update_ledger(self.study)
+                    return
+                extra.update(fidelity_state=rungs.TOP, rung=item.rung)
+            else:
+                self._drop_state(frozen, item.rung)
         state = record_result(self.study, item.trial, result, self.cfg.objective, extra)
         if result.status == "cancelled":
             self._requeue(item.trial)
@@ -599,6 +763,23 @@ class Driver:
             text += f" ({result.error.splitlines()[0][:120]})"
         self._emit("finished", text)
         update_ledger(self.study)
+
+    def _rung_attrs(self, item: Inflight, result, cost: dict[str, float], node: str | None) -> dict[str, Any]:
+        (record,) = [r for r in result.rungs if r["rung"] == item.rung]
+        score = (result.objective(self.cfg.objective) if item.rung == self.top_rung or self.fid.finetune == "every"
+                 else result.mlm_accuracy)
+        attrs = rungs.rung_attrs(item.rung, self.fid.fractions[item.rung], record, score, objective_latency(result),
+                                 cost, node)
+        attrs[rungs.key(item.rung, "pretrain_seconds")] = round(result.pretrain_seconds, 3)
+        return attrs
+
+    def _back_to_pause(self, item: Inflight, frozen, reason: str, cost: dict[str, float]) -> None:
+        """A promotion that did not finish (deadline, cancel, worker lost) leaves the layout paused at
+        the rung below, whose state is still on disk; the run's end stops it."""
+        self._drop_state(frozen, item.rung)
+        set_trial_attrs(self.study, item.trial, {**cost, "fidelity_state": rungs.PAUSED})
+        self.paused[item.trial.number] = item.rung - 1
+        self._emit("finished", f"trial {item.trial.number} {item.layout}: rung {item.rung} not finished ({reason})")
 
     def _cost(self, item: Inflight) -> dict[str, float]:
         """What a trial held: wall time, and CPU or GPU seconds of its slot."""
@@ -628,6 +809,14 @@ class Driver:
     def _cancel_all(self, reason: str) -> None:
         for ref, item in list(self.inflight.items()):
             dispatch.cancel(ref)
+            if item.rung:  # a promotion: back to its paused rung
+                try:
+                    self._back_to_pause(item, self.study._storage.get_trial(item.trial._trial_id), reason,
+                                        rungs.summed_cost(self.study._storage.get_trial(item.trial._trial_id),
+                                                          self._cost(item)))
+                except Exception:  # noqa: BLE001 - best effort while shutting down
+                    pass
+                continue
             try:
                 record_failure(self.study, item.trial, "cancelled", reason, extra=self._cost(item))
                 self._requeue(item.trial)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from hsearch.search import rungs
 from hsearch.search.robust import LATENCY, robust_front
+from hsearch.search.rungs import RungSummary
 from hsearch.search.study import front_numbers, load_existing_study
 
 
@@ -37,11 +39,12 @@ class StudyStatus:
     attrs: dict[str, Any]
     rows: list[TrialRow]
     ledger: dict[str, Any]
+    fidelity: list[RungSummary] = field(default_factory=list)  # multi-fidelity: per rung, with Spearman
 
 
 def _outcome(t: optuna.trial.FrozenTrial) -> str:
     if t.state == TrialState.RUNNING:
-        return "running"
+        return "paused" if t.user_attrs.get("fidelity_state") == rungs.PAUSED else "running"
     if t.state == TrialState.WAITING:
         return "waiting"
     if "outcome" in t.user_attrs:
@@ -62,8 +65,12 @@ def _note(t: optuna.trial.FrozenTrial, outcome: str, retried: dict[int, int]) ->
         parts.append(f"requeued as #{retried[t.number]}")
     if "retry_of" in a:
         parts.append(f"retry of #{a['retry_of']}")
-    if outcome not in ("complete", "running", "waiting") and a.get("reason"):
+    if outcome not in ("complete", "running", "waiting", "stopped") and a.get("reason"):
         parts.append(str(a["reason"]).splitlines()[0][:80])
+    if "rung" in a and a.get("fidelity_state") != rungs.TOP:  # a lower-rung result: shown as such
+        r = int(a["rung"])
+        parts.append(f"rung {r} ({a.get(rungs.key(r, 'fraction'), 0):.3g}): mlm {a.get(rungs.key(r, 'mlm_accuracy'), 0):.4f}"
+                     f", latency {a.get(rungs.key(r, 'latency_ms'), 0):.2f} ms")
     return "; ".join(parts)
 
 
@@ -102,4 +109,4 @@ def study_status(storage: str | None, study_name: str | None) -> StudyStatus:
             )
         )
     ledger = json.loads(study.user_attrs.get("cost_ledger", "{}") or "{}")
-    return StudyStatus(study.study_name, metric, dict(study.user_attrs), rows, ledger)
+    return StudyStatus(study.study_name, metric, dict(study.user_attrs), rows, ledger, rungs.fidelity_report(trials))

@@ -406,13 +406,15 @@ def record_result(
 
 
 def record_failure(study: optuna.Study, trial, outcome: str, reason: str, extra: Mapping[str, Any] | None = None,
-                   state: TrialState = TrialState.FAIL) -> None:
-    """A trial that produced no TrialResult (task error, worker death, cancel, skip)."""
+                   state: TrialState = TrialState.FAIL, infeasibility: float = 1.0) -> None:
+    """A trial that produced no TrialResult (task error, worker death, cancel, skip, a layout
+    stopped at a lower rung). ``infeasibility``: its constraint value; TPE ranks infeasible trials
+    by it, lowest first, and all of them below the feasible ones."""
     attrs = dict(extra or {})
     attrs.update(outcome=outcome, reason=reason[:2000])
     _set_attrs(study, trial, attrs)
-    if state != TrialState.FAIL:
-        _mark_feasibility(trial, True)
+    if state != TrialState.FAIL and isinstance(trial, optuna.Trial):
+        trial.set_constraint(INFEASIBLE, infeasibility)
     study.tell(trial, state=state)
 
 

@@ -181,6 +181,9 @@ class FidelitySpec:
     rungs: list[str | float] = field(default_factory=lambda: [1.0])  # e.g. [1/9, 1/3, 1]
     eta: int = 3  # reduction factor: the top 1/eta of a rung's results go up
     decay: float = 0.2  # fraction of each rung's steps spent in its WSD decay branch
+    # Layouts paused with their trunk state on disk, at most (beyond it the lowest rung's worst are
+    # stopped): the disk state takes is at most (max_paused + trials running) x one state.
+    max_paused: int = 32
     # Rungs whose results are fine-tuned: "top" (promotion below it on held-out MLM accuracy and
     # predicted latency) or "every" (promotion on the search objective at every rung).
     finetune: Literal["top", "every"] = "top"
@@ -386,6 +389,7 @@ def _check(recipe: Recipe, source: str) -> None:
     except ValueError as exc:
         need(False, "fidelity.rungs", str(exc))
     need(fid.eta >= 2, "fidelity.eta", f"must be at least 2 (got {fid.eta})")
+    need(fid.max_paused >= 1, "fidelity.max_paused", "must be at least 1")
     need(0 <= fid.decay < 1, "fidelity.decay", "is a fraction of each rung's steps in [0, 1)")
     need(not fid.multi or p.schedule == "wsd", "fidelity.rungs",
          f"with more than one rung needs pretrain.schedule: wsd (got {p.schedule!r}): a rung is a decay "
