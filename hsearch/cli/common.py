@@ -7,7 +7,9 @@ import math
 from hsearch import defaults
 from hsearch.errors import HsearchError
 
-STORAGE_HELP = f"Optuna storage URL or SQLite file (default: ${defaults.STORAGE_ENV} or {defaults.STORAGE})"
+STORAGE_HELP = (f"Optuna storage: sqlite:///FILE.db (or a plain SQLite file path), journal:///ABS/PATH.log "
+                "(an Optuna journal file, for machines sharing a file system), or postgresql+psycopg://... "
+                f"(default: ${defaults.STORAGE_ENV} or {defaults.STORAGE})")
 
 
 def add_study_flags(p) -> None:

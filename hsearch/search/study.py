@@ -32,6 +32,7 @@ exception, a lost worker) do not, up to :data:`MAX_SEED_ATTEMPTS` attempts.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -42,6 +43,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import optuna
 from optuna.storages import RDBStorage
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from hsearch import defaults
@@ -75,8 +77,15 @@ def shown(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
-def make_storage(url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None) -> RDBStorage:
-    """An RDB storage (sqlite:///file.db, postgresql+psycopg://...); one-line error if unreachable."""
+JOURNAL = "journal://"  # journal://FILE: Optuna's JournalStorage on a file (journal:///abs/study.log)
+HEARTBEAT_ATTR = "hsearch:heartbeat"  # journal storage: a running trial's last heartbeat (epoch seconds)
+FINISHED_ATTRS = "hsearch:finished_attrs:"  # journal storage: + trial id -> user attrs added after it finished
+
+
+def make_storage(url: str, *, heartbeat_interval: int | None = None,
+                 grace_period: int | None = None) -> optuna.storages.BaseStorage:
+    """An RDB storage (sqlite:///file.db, postgresql+psycopg://...) or a journal file
+    (journal://FILE, :class:`HsearchJournalStorage`); one-line error if unreachable."""
     kwargs: dict[str, Any] = {}
     if heartbeat_interval:
         kwargs.update(
@@ -84,6 +93,9 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None, grace_perio
             grace_period=int(grace_period or 2 * heartbeat_interval),
             heartbeat_stale_trial_callback=retry_stale_trial,
         )
+    if url.startswith(JOURNAL):
+        return _journal_storage(url, **kwargs)
+    _refuse_journal_as_sqlite(url)
     engine_kwargs = {}
     if url.startswith("postgresql"):
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
@@ -108,6 +120,134 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None, grace_perio
             detail = " ".join(str(exc).split())[:300]
             raise StudyError(f"cannot open storage {shown(url)!r}: {type(exc).__name__}: {detail}") from None
     raise AssertionError("unreachable")
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _file_head(path: str, n: int = 64) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def _refuse_journal_as_sqlite(url: str) -> None:
+    """``sqlite:///study.log`` (a bare path becomes a SQLite URL) naming an Optuna journal file."""
+    path = url[len("sqlite:///"):].split("?", 1)[0] if url.startswith("sqlite:///") else ""
+    if path and os.path.isfile(path) and _file_head(path).lstrip().startswith(b'{"op_code"'):
+        raise StudyError(f"--storage {url}: {path} is an Optuna journal file, not SQLite: "
+                         f"use --storage journal://{os.path.abspath(path)}")
+
+
+def journal_file(url: str) -> str | None:
+    """The file a ``journal://FILE`` URL names (``journal:///abs/study.log`` is /abs/study.log,
+    ``journal://study.log`` is relative to the working directory); None for other URLs."""
+    if not url.startswith(JOURNAL):
+        return None
+    path = url[len(JOURNAL):]
+    if not path or "?" in path or path.endswith("/"):
+        raise StudyError(f"--storage {url}: a journal storage is journal:// and a file path, "
+                         "e.g. journal:///shared/hsearch/study.log")
+    return path
+
+
+def _journal_storage(url: str, **heartbeat: Any) -> "HsearchJournalStorage":
+    from optuna.storages.journal import JournalFileBackend
+
+    path = journal_file(url)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise StudyError(f"--storage {url}: {path} is a folder, not a journal file")
+    if not os.path.isdir(folder):
+        raise StudyError(f"--storage {url}: folder {folder} does not exist")
+    if os.path.isfile(path) and _file_head(path).startswith(_SQLITE_HEADER):
+        raise StudyError(f"--storage {url}: {path} is a SQLite database, not a journal file: "
+                         f"use --storage sqlite:///{path}")
+    head = _file_head(path, 16) if os.path.isfile(path) else b""
+    if head and not head.lstrip().startswith(b'{"op_code"'):  # Optuna would skip a bad last line
+        raise StudyError(f"--storage {url}: {path} is not an Optuna journal file (it does not start with "
+                         "a journal entry)")
+    try:
+        return HsearchJournalStorage(JournalFileBackend(path), **heartbeat)
+    except Exception as exc:  # unreadable file, not JSON lines, no permission
+        detail = " ".join(str(exc).split())[:300]
+        raise StudyError(f"cannot open storage {url!r}: {type(exc).__name__}: {detail}") from None
+
+
+class HsearchJournalStorage(optuna.storages.JournalStorage, BaseHeartbeat):
+    """Optuna's journal storage with the two things the search needs from an RDB storage.
+
+    * Heartbeats: a running trial's last beat is its trial system attr ``hsearch:heartbeat``
+      (this machine's clock, seconds since the epoch: the machines sharing the file need
+      synchronised clocks, e.g. NTP); a RUNNING trial whose beat is older than the grace period
+      is stale (one that never beat is not, as in Optuna's RDB storage).
+    * User attrs added after a trial finished (:func:`set_finished_trial_attrs`, the
+      re-evaluation's ``reeval_*``): Optuna's journal ignores updates of finished trials, so they
+      are kept as the study system attr ``hsearch:finished_attrs:<trial id>`` (a dict) and merged
+      into the trial's user attrs when read through this class. A plain Optuna reader (or
+      ``optuna-dashboard FILE``) sees them only in the study's system attrs.
+    """
+
+    def __init__(self, backend, *, heartbeat_interval: int | None = None, grace_period: int | None = None,
+                 heartbeat_stale_trial_callback: Callable | None = None) -> None:
+        super().__init__(backend)
+        self._heartbeat_interval = heartbeat_interval
+        self._grace_period = grace_period or (2 * heartbeat_interval if heartbeat_interval else None)
+        self._stale_callback = heartbeat_stale_trial_callback
+
+    # heartbeats
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # finished meanwhile (another driver failed it as stale): nothing to keep alive
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        if not self._grace_period:
+            return []
+        now = time.time()
+        return [t._trial_id for t in super().get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+                if HEARTBEAT_ATTR in t.system_attrs and now - float(t.system_attrs[HEARTBEAT_ATTR]) > self._grace_period]
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self._heartbeat_interval
+
+    def get_heartbeat_stale_trial_callback(self):
+        return self._stale_callback
+
+    # user attrs of finished trials
+    def _late_attrs(self, study_id: int) -> dict[int, dict[str, Any]]:
+        attrs = super().get_study_system_attrs(study_id)
+        return {int(k[len(FINISHED_ATTRS):]): v for k, v in attrs.items()
+                if k.startswith(FINISHED_ATTRS) and isinstance(v, dict)}
+
+    @staticmethod
+    def _merged(trial: FrozenTrial, extra: Mapping[str, Any] | None) -> FrozenTrial:
+        if not extra:
+            return trial
+        trial = copy.copy(trial)  # never change the replayed trial itself
+        trial.user_attrs = {**trial.user_attrs, **extra}
+        return trial
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        trial = super().get_trial(trial_id)
+        study_id = getattr(self._replay_result, "_trial_id_to_study_id", {}).get(trial_id)
+        if study_id is None or not trial.state.is_finished():
+            return trial
+        return self._merged(trial, self._late_attrs(study_id).get(trial_id))
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True, states=None) -> list[FrozenTrial]:
+        trials = super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        late = self._late_attrs(study_id)
+        return [self._merged(t, late.get(t._trial_id)) for t in trials] if late else trials
+
+    def set_finished_trial_user_attrs(self, study_id: int, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        key = f"{FINISHED_ATTRS}{trial_id}"
+        old = super().get_study_system_attrs(study_id).get(key)
+        merged = {**(old if isinstance(old, dict) else {}), **{k: v for k, v in attrs.items() if v is not None}}
+        self.set_study_system_attr(study_id, key, merged)
 
 
 def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -291,19 +431,24 @@ def set_finished_trial_attrs(study: optuna.Study, number: int, attrs: Mapping[st
     """User attrs on a trial that has already finished (the re-evaluation's ``reeval_*``).
 
     Optuna's API refuses that (``check_trial_is_updatable``, also in
-    ``storage.set_trial_user_attr``), so the rows are written here through the RDB storage's own
-    tables, in one transaction. Values are JSON, as Optuna stores them; ``None`` is skipped. The
-    ``study`` object keeps its cached copy of the finished trial: load the study again to read them.
+    ``storage.set_trial_user_attr``), so on an RDB storage the rows are written here through its
+    own tables, in one transaction; on a journal file (:class:`HsearchJournalStorage`) they are
+    kept on the study and merged in when trials are read. Values are JSON, as Optuna stores them;
+    ``None`` is skipped. The ``study`` object keeps its cached copy of the finished trial: load the
+    study again to read them.
     """
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
     storage = study._storage
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    if isinstance(storage, HsearchJournalStorage):
+        storage.set_finished_trial_user_attrs(study._study_id, trial_id, attrs)
+        return
     rdb = getattr(storage, "_backend", storage)
     if not isinstance(rdb, RDBStorage):
         raise StudyError(f"study {study.study_name!r}: attributes of finished trials can only be added on an "
-                         f"RDB storage (sqlite:///, postgresql://), not {type(rdb).__name__}")
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+                         f"RDB storage (sqlite:///, postgresql://) or a journal:// file, not {type(rdb).__name__}")
     with _create_scoped_session(rdb.scoped_session) as session:
         trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
         for key, value in attrs.items():
@@ -454,7 +599,11 @@ def counts_toward_max(t: FrozenTrial) -> bool:
 
 
 def sqlite_file(url: str) -> str | None:
-    """The database file a ``sqlite:///`` URL names (None for other URLs and in-memory ones)."""
+    """The local file a file-backed storage URL names: a ``sqlite:///`` database or a
+    ``journal://`` file (None for server URLs and in-memory SQLite). The driver creates it only
+    once every other check has passed."""
+    if url.startswith(JOURNAL):
+        return journal_file(url)
     if not url.startswith("sqlite:///"):
         return None
     path = url[len("sqlite:///"):].split("?", 1)[0]
@@ -462,12 +611,13 @@ def sqlite_file(url: str) -> str | None:
 
 
 def existing_storage_url(storage: str | os.PathLike | None) -> str:
-    """:func:`hsearch.defaults.storage_url`, refused when it names a SQLite file that does not
-    exist: read-only commands must not make Optuna create an empty database."""
+    """:func:`hsearch.defaults.storage_url`, refused when it names a SQLite or journal file that
+    does not exist: read-only commands must not make Optuna create an empty one."""
     url = defaults.storage_url(storage)
     path = sqlite_file(url)
     if path is not None and not os.path.isfile(path):
-        raise StudyError(f"--storage {url}: SQLite file {path} not found (run `hsearch run` first)")
+        what = "journal" if url.startswith(JOURNAL) else "SQLite"
+        raise StudyError(f"--storage {url}: {what} file {path} not found (run `hsearch run` first)")
     return url
 
 
