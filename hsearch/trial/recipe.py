@@ -57,6 +57,10 @@ class ModelSpec:
     hidden_dropout_prob: float | None = None
     attention_probs_dropout_prob: float | None = None
     position_embedding: Literal["learned", "sinusoidal"] | None = None
+    # Warm start (the paper's §4.4): a BERT checkpoint, a Hugging Face Hub id (bert-base-uncased)
+    # or a local save_pretrained folder, whose matching parts (embeddings, S/L attention, FFNs,
+    # post-norm LNs, MLM head) every candidate copies before pretraining (hsearch.model.init_from_bert).
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -374,6 +378,11 @@ def _check(recipe: Recipe, source: str) -> None:
         need(getattr(m, key) > 0, f"model.{key}", "must be positive")
     need(m.hidden_size % m.num_attention_heads == 0, "model.hidden_size",
          f"({m.hidden_size}) must be divisible by model.num_attention_heads ({m.num_attention_heads})")
+    if m.init_from is not None:
+        need(bool(m.init_from.strip()), "model.init_from", "must name a BERT checkpoint (a Hub id or a local folder)")
+        need(recipe.tokenizer.train is None, "model.init_from",
+             f"({m.init_from!r}) needs the checkpoint's own vocabulary, but tokenizer.train learns a new one: "
+             f"set tokenizer.train: null and tokenizer.name to the checkpoint's tokenizer (e.g. {m.init_from!r})")
     need(p.seq_len >= 8, "pretrain.seq_len", f"must be at least 8 (got {p.seq_len})")
     need(p.seq_len <= m.max_position_embeddings, "pretrain.seq_len",
          f"({p.seq_len}) exceeds model.max_position_embeddings ({m.max_position_embeddings})")

@@ -82,6 +82,10 @@ class TrialResult:
     rung: int | None = None
     rungs: list[dict[str, Any]] = field(default_factory=list)
     steps_run: int = 0
+    # model.init_from (the paper's §4.4): the checkpoint and what was copied from it
+    # (hsearch.trial.warmstart.report_dict: source, copied {ours: BERT's}, fresh, unused, notes,
+    # copied_numel, total_numel, copied_fraction, summary); None for a model trained from scratch.
+    init_report: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -225,7 +225,14 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     model = None
     try:
         torch.manual_seed(p.seed)
-        model = HybridBertForMaskedLM(config).to(dev)
+        model = HybridBertForMaskedLM(config)
+        if recipe.model.init_from is not None:  # the paper's §4.4: start from a pretrained BERT
+            from hsearch.trial.warmstart import warm_start
+
+            result.init_report = warm_start(model, recipe, lay)
+            progress({"phase": "data", "message": f"init_from {recipe.model.init_from}: "
+                                                  + result.init_report["summary"].splitlines()[0]})
+        model = model.to(dev)
         result.params = sum(t.numel() for t in model.parameters())
         progress({"phase": "pretrain", "step": 0, "budget_fraction": 0.0, "params": result.params,
                   "cache_hit": corpus.cache_hit, "data_prep_seconds": corpus.prep_seconds})
