@@ -60,7 +60,7 @@ def test_list_shows_the_built_ins_with_descriptions(tmp_path, monkeypatch, capsy
     assert main(["recipe", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     names = [line.split()[0] for line in lines]
-    assert names == ["cpu-small", "gpu-short", "paper"]
+    assert names == ["cpu-small", "gpu-short", "paper", "paper-init"]
     for line in lines:
         recipe = load_recipe(line.split()[0])
         assert recipe.hash in line and recipe.description in line
@@ -118,4 +118,4 @@ def test_installed_package_finds_built_ins_by_name_from_another_folder(tmp_path,
     assert lines[0] == f"{target / 'hsearch' / 'builtin' / 'trials' / 'cpu-small.yaml'} {load_recipe('cpu-small').hash}"
     assert lines[1] == str(target / "hsearch" / "builtin" / "spaces" / "hbert.yaml")
     assert lines[2] == str(target / "hsearch" / "builtin" / "spaces" / "extended.yaml")
-    assert [line.split()[0] for line in lines[3:]] == ["cpu-small", "gpu-short", "paper"]
+    assert [line.split()[0] for line in lines[3:]] == ["cpu-small", "gpu-short", "paper", "paper-init"]

@@ -18,7 +18,7 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
     return text
 
 
-@pytest.mark.parametrize("name", ["paper", "gpu-short", "cpu-small"])
+@pytest.mark.parametrize("name", ["paper", "gpu-short", "cpu-small", "paper-init"])
 def test_bundled_recipes_load(name, repo_root):
     recipe = load_recipe(repo_root / "trials" / f"{name}.yaml")
     assert recipe.name == name
@@ -39,6 +39,19 @@ def test_paper_recipe_matches_the_paper(repo_root):
     assert r.finetune.batch_size == 64
     assert (r.latency.threads, r.latency.seq_len, r.latency.device) == (4, 211, "cpu")
     assert r.model.hidden_dropout_prob is None  # dropout comes from the preset
+
+
+def test_paper_init_recipe_is_table_3(repo_root):
+    """§4.4 / Table 3: the paper's settings, every layout starting from bert-base-uncased."""
+    from hsearch.trial.recipe import resolve_recipe
+
+    r, paper = load_recipe("paper-init"), load_recipe("paper")
+    assert r.model.init_from == "bert-base-uncased" and paper.model.init_from is None
+    assert r.tokenizer.name == "bert-base-uncased" and r.tokenizer.train is None  # the checkpoint's vocabulary
+    assert r.pretrain.budget.amount == 24 * 3600  # Table 3's 1-day column (--budget 48h for 2 days)
+    assert {k: v for k, v in r.to_dict().items() if k not in ("name", "description", "model")} == \
+        {k: v for k, v in paper.to_dict().items() if k not in ("name", "description", "model")}
+    assert [p.name for p in resolve_recipe("paper-init").chain] == ["paper-init.yaml", "paper.yaml"]
 
 
 def test_overrides_use_dotted_keys_and_change_the_hash():
