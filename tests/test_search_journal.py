@@ -154,6 +154,11 @@ def test_journal_errors_are_one_line_and_create_no_file(tmp_path, capsys):
             make_storage(url)
         assert "\n" not in str(exc.value), url
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing created
+    # `hsearch run` refuses a journal file in a missing folder before any work (no Ray, no file)
+    rc = main(["run", "--storage", f"journal://{tmp_path / 'no' / 'x.log'}", "--budget", "1s"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "does not exist (create it first)" in err, err
+    assert not (tmp_path / "no").exists()
 
     # a bare path becomes sqlite:///PATH: a journal file there gets a hint, not SQLite's error
     plain = tmp_path / "plain.log"

@@ -143,13 +143,19 @@ def _refuse_journal_as_sqlite(url: str) -> None:
 
 def journal_file(url: str) -> str | None:
     """The file a ``journal://FILE`` URL names (``journal:///abs/study.log`` is /abs/study.log,
-    ``journal://study.log`` is relative to the working directory); None for other URLs."""
+    ``journal://study.log`` is relative to the working directory); None for other URLs.
+
+    A journal URL that names no file, or a file in a folder that does not exist, is a one-line
+    StudyError here, so ``hsearch run`` refuses it before any work."""
     if not url.startswith(JOURNAL):
         return None
     path = url[len(JOURNAL):]
     if not path or "?" in path or path.endswith("/"):
         raise StudyError(f"--storage {url}: a journal storage is journal:// and a file path, "
                          "e.g. journal:///shared/hsearch/study.log")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StudyError(f"--storage {url}: folder {folder} does not exist (create it first)")
     return path
 
 
@@ -157,11 +163,8 @@ def _journal_storage(url: str, **heartbeat: Any) -> "HsearchJournalStorage":
     from optuna.storages.journal import JournalFileBackend
 
     path = journal_file(url)
-    folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise StudyError(f"--storage {url}: {path} is a folder, not a journal file")
-    if not os.path.isdir(folder):
-        raise StudyError(f"--storage {url}: folder {folder} does not exist")
     if os.path.isfile(path) and _file_head(path).startswith(_SQLITE_HEADER):
         raise StudyError(f"--storage {url}: {path} is a SQLite database, not a journal file: "
                          f"use --storage sqlite:///{path}")
