@@ -100,7 +100,12 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, min_frequency: int):
         continuing_subword_prefix="##", show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    return _bert_from_vocab(tok.get_vocab())
+    # The trainer numbers its "##" tokens in hash-map order, a different order every run
+    # (huggingface/tokenizers#1794), so the same texts gave a different tokenizer each time:
+    # ids are re-assigned canonically, the special tokens first, then the rest sorted.
+    learned = tok.get_vocab()
+    order = SPECIAL_TOKENS + sorted(t for t in learned if t not in SPECIAL_TOKENS)
+    return _bert_from_vocab({t: i for i, t in enumerate(order)})
 
 
 def load_tokenizer(spec: TokenizerSpec, *, corpus_id: str, training_texts: Callable[[], Iterable[str]], offline: bool):
@@ -114,7 +119,7 @@ def load_tokenizer(spec: TokenizerSpec, *, corpus_id: str, training_texts: Calla
     from transformers import BertTokenizer
 
     t = spec.train
-    key = cache_key("wordpiece-v1", corpus_id, t.vocab_size, t.min_frequency, t.max_documents)
+    key = cache_key("wordpiece-v2", corpus_id, t.vocab_size, t.min_frequency, t.max_documents)
     folder = cache_root() / "tokenizers" / key
     if (folder / "tokenizer.json").is_file():
         return BertTokenizer.from_pretrained(str(folder)), f"trained (cached {folder})"

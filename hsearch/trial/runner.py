@@ -25,7 +25,7 @@ from hsearch.errors import HsearchError
 from hsearch.layout import Layout, resolve
 from hsearch.trial import result as R
 from hsearch.trial.hardware import hardware_info, pick_device
-from hsearch.trial.checks import preflight
+from hsearch.trial.checks import preflight, rung_plan
 from hsearch.trial.recipe import Recipe, load_recipe
 from hsearch.trial.result import TrialResult
 
@@ -76,17 +76,8 @@ def _table_for(recipe: Recipe, layout: Layout, preset_opts: Mapping[str, Any], t
 
 
 def _rung_plan(recipe: Recipe, spec, rung: int | None):
-    """The WSD step plan of ``recipe`` with ``spec``'s step or token budget, and the rung to finish."""
-    from hsearch.fidelity import RungPlan
-
-    b = spec.budget
-    total = int(b.amount) if b.kind == "steps" else -(-int(b.amount) // (spec.batch_size * spec.grad_accumulation
-                                                                         * spec.seq_len))
-    fid = recipe.fidelity
-    try:
-        plan = RungPlan.build(total, fid.fractions, decay=fid.decay, warmup=spec.warmup)
-    except ValueError as exc:
-        raise HsearchError(f"recipe {recipe.name}: fidelity.rungs: {exc}") from None
+    """The WSD step plan of ``recipe`` with ``spec``'s step budget, and the rung to finish."""
+    plan = rung_plan(recipe, spec.budget)
     if rung is None:
         return plan, plan.top
     if not (isinstance(rung, int) and 0 <= rung <= plan.top):
@@ -94,26 +85,30 @@ def _rung_plan(recipe: Recipe, spec, rung: int | None):
     return plan, rung
 
 
-def _state_meta(lay: Layout, recipe: Recipe, plan) -> dict[str, Any]:
-    return {"layout": str(lay), "recipe_hash": recipe.hash, "total_steps": plan.total_steps}
+def _state_meta(lay: Layout, recipe: Recipe, plan, tokenizer) -> dict[str, Any]:
+    """What a trunk state must match to be resumed: the same layout, recipe, steps and token ids."""
+    from hsearch.data.tokenizer import fingerprint
+
+    return {"layout": str(lay), "recipe_hash": recipe.hash, "total_steps": plan.total_steps,
+            "tokenizer": fingerprint(tokenizer)}
 
 
-def _save_state(state: dict[str, Any], path: str | Path, lay: Layout, recipe: Recipe, plan) -> None:
+def _save_state(state: dict[str, Any], path: str | Path, meta: dict[str, Any]) -> None:
     """Write a trunk state atomically (a reader never sees half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({**state, **_state_meta(lay, recipe, plan)}, tmp)
+    torch.save({**state, **meta}, tmp)
     os.replace(tmp, path)
 
 
-def _load_state(path: str | Path, lay: Layout, recipe: Recipe, plan, rung: int) -> dict[str, Any]:
+def _load_state(path: str | Path, meta: dict[str, Any], rung: int) -> dict[str, Any]:
     """The trunk state rung ``rung`` resumes from, checked against what is being trained."""
     path = Path(path)
     if not path.is_file():
         raise HsearchError(f"resume state {path}: file not found")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    want = {**_state_meta(lay, recipe, plan), "rung": rung - 1}
+    want = {**meta, "rung": rung - 1}
     for key, value in want.items():
         if state.get(key) != value:
             raise HsearchError(f"resume state {path}: {key} is {state.get(key)!r}, this run needs {value!r}")
@@ -209,8 +204,9 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
     plan = resume = None
     if p.schedule == "wsd":
         plan, rung = _rung_plan(recipe, train_spec, rung)
+        meta = _state_meta(lay, recipe, plan, tokenizer)
         if resume_state is not None:
-            resume = _load_state(resume_state, lay, recipe, plan, rung)
+            resume = _load_state(resume_state, meta, rung)
         result.rung = rung
     elif rung is not None or resume_state is not None or save_state is not None:
         raise HsearchError(f"recipe {recipe.name}: rungs need pretrain.schedule: wsd (got {p.schedule!r})")
@@ -248,7 +244,7 @@ def run_trial(layout: str | Layout, recipe: str | Path | Recipe, *, data_dir: st
         else:
             model, records = pretrain_wsd(
                 model, corpus.train, tokenizer, train_spec, plan, rung=rung, resume=resume,
-                save=None if save_state is None else lambda state: _save_state(state, save_state, lay, recipe, plan),
+                save=None if save_state is None else lambda state: _save_state(state, save_state, meta),
                 evaluate=evaluate, fractions=recipe.fidelity.fractions, device=dev, autocast_dtype=autocast_dtype,
                 stats=stats, progress=progress, should_stop=should_stop)
             result.rungs = [dataclasses.asdict(r) for r in records]
