@@ -4,17 +4,29 @@ session's Ray cluster, SQLite; promotions, stopped layouts, state cleanup, the s
 from __future__ import annotations
 
 import glob
-from pathlib import Path
+import os
+import signal
+import subprocess
+import tempfile
+from collections import Counter
 
 import optuna
 import pytest
-from fixtures_search import write_recipe
+import torch
+from fixtures_search import RayCluster, hsearch_cmd, run_cli, wait_until, write_recipe
 from optuna.trial import TrialState
 
 from hsearch.cli import main
 from hsearch.search import rungs
 from hsearch.search.space import load_space
 
+# A tiny WSD recipe for one layout's rungs (as tests/test_trial_rungs.py).
+TINY_WSD = {
+    "model.hidden_size": 32, "model.num_attention_heads": 2, "model.intermediate_size": 64,
+    "pretrain.batch_size": 8, "pretrain.seq_len": 32, "pretrain.eval_batch_size": 32,
+    "pretrain.budget": "30 steps", "pretrain.precision": "fp32", "corpus.eval_blocks": 16,
+    "finetune.tasks": {}, "latency.enabled": False,
+}
 MULTI = {"fidelity.rungs": ["1/9", "1/3", 1], "pretrain.schedule": "wsd", "pretrain.budget": "2s"}
 
 
@@ -92,3 +104,106 @@ def test_status_shows_the_rungs_and_their_rank_correlation(asha_study, capsys):
     out = capsys.readouterr().out
     assert "rung 0 (0.111 of the budget): 9 layout(s)" in out
     assert "rung 2 (1 of the budget)" in out
+
+
+def _trials(url: str, name: str = "hbert-multi"):
+    try:
+        return optuna.load_study(study_name=name, storage=url).get_trials()
+    except KeyError:
+        return []
+
+
+def test_sigkill_mid_search_then_resume_keeps_every_rung(repo_root, ray_cluster, shared_data, tmp_path):
+    recipe = write_recipe(tmp_path / "multi.yaml", "multi", **{**MULTI, "pretrain.budget": "4s"})
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    args = ["run", "--space", str(repo_root / "search_spaces" / "hbert.yaml"), "--recipe", str(recipe),
+            "--storage", url, "--address", ray_cluster.address, "--data-dir", str(shared_data),
+            "--artifacts", str(tmp_path / "art"), "--max-trials", "9", "--heartbeat", "2", "--seed", "0",
+            "--sampler", "random", "--budget", "30m", "--reevaluate-share", "0"]
+    log = open(tmp_path / "first.log", "w")
+    driver = subprocess.Popen(hsearch_cmd(*args), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def ready():  # some layouts paused with their state, and a promotion or new layout in flight
+            ts = _trials(url)
+            paused = [t for t in ts if t.user_attrs.get("fidelity_state") == rungs.PAUSED]
+            running = [t for t in ts if t.user_attrs.get("fidelity_state") == rungs.RUNNING]
+            return paused and running and len(paused) >= 2
+        wait_until(ready, timeout=300, interval=0.2, what="paused layouts and one in flight")
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        log.close()
+    before = {t.number: t for t in _trials(url)}
+    scored = {n: {k: v for k, v in t.user_attrs.items() if k.startswith("rung0_")} for n, t in before.items()
+              if rungs.key(0, "score") in t.user_attrs}
+    paused = {n for n, t in before.items() if t.user_attrs.get("fidelity_state") == rungs.PAUSED}
+    assert paused and all(os.path.isfile(os.path.join(before[n].user_attrs["artifacts_dir"], "state",
+                                                      f"rung{before[n].user_attrs['rung']}.pt")) for n in paused)
+
+    second = run_cli(args, cwd=tmp_path, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "paused at rung" in second.stderr
+    trials = {t.number: t for t in _trials(url)}
+    # Nothing scored before the kill was trained again: its rung-0 attributes are those of the first run.
+    for n, attrs in scored.items():
+        assert {k: v for k, v in trials[n].user_attrs.items() if k in attrs} == attrs
+        assert trials[n].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    # The paused layouts were adopted, not failed: promoted by the second driver or stopped at its end.
+    for n in paused:
+        assert trials[n].user_attrs["fidelity_state"] in (rungs.TOP, rungs.STOPPED)
+    layouts = Counter(t.user_attrs["layout"] for t in trials.values() if rungs.key(0, "score") in t.user_attrs)
+    assert max(layouts.values()) == 1 and sum(layouts.values()) == 9
+    assert any(t.state == TrialState.COMPLETE for t in trials.values())
+    assert glob.glob(str(tmp_path / "art" / "**" / "*.pt"), recursive=True) == []
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    cluster = RayCluster(tempfile.mkdtemp(prefix="hs2-", dir="/tmp"), head_cpus=1)
+    try:
+        cluster.add_node(num_cpus=1, num_gpus=0)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_a_promotion_resumes_on_another_node_exactly(two_nodes, shared_data, tmp_path, monkeypatch):
+    """Rung by rung on alternating Ray nodes, the trunk state going through the artifacts path,
+    ends with the weights of a straight run in this process."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    from safetensors.torch import load_file
+
+    from hsearch.search import dispatch
+    from hsearch.trial import load_recipe, run_trial
+
+    monkeypatch.setenv("HSEARCH_CACHE", str(tmp_path / "cache"))
+    recipe = load_recipe("cpu-small", {**TINY_WSD, "output.keep_checkpoint": True})
+    straight = run_trial("hbert-v2", recipe, data_dir=shared_data, out_dir=tmp_path / "straight")
+    dispatch.connect(two_nodes.address, data_dir=str(shared_data))
+    try:
+        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        assert len(nodes) == 2
+        slots = dispatch.plan_slots({"CPU": 2}, 1)
+        out = str(tmp_path / "art" / "trial-0")
+        ran_on = []
+        for r in range(3):
+            ref = dispatch.submit(slots, "hbert-v2", recipe, out, None, rung=r,
+                                  resume_state=os.path.join(out, "state", f"rung{r - 1}.pt") if r else None,
+                                  save_state=os.path.join(out, "state", f"rung{r}.pt") if r < 2 else None,
+                                  placement={"scheduling_strategy": NodeAffinitySchedulingStrategy(nodes[r % 2],
+                                                                                                   soft=False)})
+            payload, reason, _ = dispatch.fetch(ref)
+            assert payload is not None, reason
+            assert payload["result"]["status"] == "complete", payload["result"]["error"]
+            ran_on.append(payload["env"]["ray_node"])
+    finally:
+        dispatch.shutdown()
+    assert ran_on == [nodes[0], nodes[1], nodes[0]]
+    top = payload["result"]
+    assert top["mlm_accuracy"] == straight.mlm_accuracy and top["optimizer_steps"] == straight.optimizer_steps
+    a = load_file(os.path.join(straight.checkpoint_dir, "model.safetensors"))
+    b = load_file(os.path.join(top["checkpoint_dir"], "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

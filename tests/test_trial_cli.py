@@ -9,7 +9,8 @@ from hsearch.cli import main
 TINY = ["--set", "model.hidden_size=32", "--set", "model.num_attention_heads=2", "--set", "model.intermediate_size=64",
         "--set", "pretrain.batch_size=8", "--set", "pretrain.seq_len=32", "--set", "corpus.max_tokens=20000",
         "--set", "corpus.eval_blocks=8", "--set", "tokenizer.train.max_documents=30",
-        "--set", "tokenizer.train.vocab_size=600", "--set", "finetune.tasks={}", "--set", "latency.runs=3"]
+        "--set", "tokenizer.train.vocab_size=600", "--set", "finetune.tasks={}", "--set", "latency.runs=3",
+        "--set", "fidelity.rungs=[1]"]  # one rung: a few steps cannot hold three
 
 
 def test_trial_command_writes_the_result(shared_data, tmp_path, monkeypatch, capsys):

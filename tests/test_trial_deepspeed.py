@@ -16,6 +16,7 @@ def _run(engine, shared_data, tmp_path):
         "model.hidden_size": 32, "model.num_attention_heads": 2, "model.intermediate_size": 64,
         "pretrain.batch_size": 8, "pretrain.seq_len": 32, "pretrain.budget": "4 steps",
         "pretrain.engine": engine, "pretrain.deepspeed.zero_stage": 2, "pretrain.precision": "fp32",
+        "pretrain.schedule": "linear", "fidelity.rungs": [1],  # WSD resumes torch optimiser state only
         "corpus.max_tokens": 20000, "corpus.eval_blocks": 8, "tokenizer.train.max_documents": 30,
         "tokenizer.train.vocab_size": 600, "finetune.tasks": {}, "latency.enabled": False,
     })

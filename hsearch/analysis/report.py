@@ -133,6 +133,27 @@ def _robust_section(res: ParetoResult) -> list[str]:
     return lines
 
 
+def _fidelity_section(study) -> list[str]:
+    """Multi-fidelity studies: layouts per rung, and whether the short runs predicted the long ones."""
+    from hsearch.search.rungs import fidelity_report
+
+    rows = fidelity_report(study.get_trials(deepcopy=False))
+    if not rows:
+        return []
+    lines = ["## Fidelity", "",
+             "Layouts were scored at every rung below the top on held-out MLM accuracy and predicted latency "
+             "and promoted by asynchronous successive halving; the front above compares top-rung layouts only. "
+             "Spearman's rho: each rung's promotion score against the final objective, over the layouts that "
+             "reached the top (a rho near 1 means the short runs ranked the layouts as the long ones did).", "",
+             "| rung | fraction of the budget | layouts | Spearman vs top (layouts) |", "|---|---|---|---|"]
+    for r in rows:
+        rho = "" if r.rung == rows[-1].rung else (f"{r.rho:+.2f} ({r.pairs})" if r.rho is not None
+                                                   else f"n/a ({r.pairs})")
+        frac = "?" if r.fraction is None else f"{r.fraction:.3g}"
+        lines.append(f"| {r.rung} | {frac} | {r.layouts} | {rho} |")
+    return lines + [""]
+
+
 def _markdown(study, res: ParetoResult, ref, history, imp: Importances) -> str:
     info = study_info(study)
     objs = res.objectives
@@ -203,6 +224,9 @@ def _markdown(study, res: ParetoResult, ref, history, imp: Importances) -> str:
         "",
         "![Hypervolume](hypervolume.png)",
         "",
+    ]
+    lines += _fidelity_section(study)
+    lines += [
         "## Layers",
         "",
         "For each layer position: the mean objective of complete trials with a given attention "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -113,18 +115,15 @@ def live_progress(console=None) -> Iterator[Any]:
     from rich.console import Console
     from rich.live import Live
 
-    from hsearch.budget import format_duration
 
     console = console or Console(stderr=True)
     log: list[str] = []
     if not console.is_terminal:
-        def plain(event: dict[str, Any]) -> None:
-            if event["kind"] != "tick":
-                left = event.get("time_left")
-                when = f"[{format_duration(left)} left] " if left is not None else ""
-                console.print(f"{when}{event['text']}", highlight=False, soft_wrap=True)
-
-        yield plain
+        # Under nohup, tmux or a scheduler: the driver's events, running trials' progress
+        # included, are log records of "hsearch.run" (INFO); printed to stderr unless the
+        # program already configured logging, which then routes them.
+        _log_to_stderr()
+        yield lambda event: None
         return
     with Live(console=console, refresh_per_second=2, transient=False) as live:
         def update(event: dict[str, Any]) -> None:
@@ -132,6 +131,28 @@ def live_progress(console=None) -> Iterator[Any]:
             live.update(_panel(event, log))
 
         yield update
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (a test's capture, a redirected file)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("hsearch")
+    if logging.getLogger().handlers or any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def print_summary(summary, console=None) -> None:

@@ -17,9 +17,10 @@ from hsearch.errors import HsearchError
 from hsearch.net import free_port
 
 # Environment a worker needs to find the same data and stay offline when the driver is.
-PASS_ENV = ("HSEARCH_DATA_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+PASS_ENV = ("HSEARCH_DATA_DIR", "HSEARCH_CACHE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 LOCAL_TEMP_DIR = "/tmp/hsearch-ray"  # short: Ray's unix socket paths must stay < 108 bytes
 OBJECT_STORE_BYTES = 256 * 1024**2  # results are small JSON; keep the store small
+PROGRESS_EVERY_S = 30.0  # a running trial forwards a pretraining update at most this often
 
 
 class DispatchError(HsearchError, RuntimeError):
@@ -206,9 +207,48 @@ def largest_node_cpus() -> float:
     return max((float(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=1.0)
 
 
+class Forwarder:
+    """A trial's progress callback that sends the driver a line's worth on every phase change and
+    at most every ``every`` seconds within a phase (what a log file can hold for a 24-hour search)."""
+
+    def __init__(self, queue, tag: dict[str, Any], every: float = PROGRESS_EVERY_S, clock=time.monotonic) -> None:
+        self.queue, self.tag, self.every, self.clock = queue, tag, every, clock
+        self.phase: str | None = None
+        self.last = -float("inf")
+
+    def __call__(self, update: dict[str, Any]) -> None:
+        phase = update.get("phase")
+        now = self.clock()
+        if phase == self.phase and now - self.last < self.every and not update.get("done"):
+            return
+        self.phase, self.last = phase, now
+        keep = ("phase", "step", "loss", "budget_fraction", "rung", "message", "task", "seed", "status")
+        try:
+            self.queue.put_nowait({**self.tag, **{k: update[k] for k in keep if k in update}})
+        except Exception:  # noqa: BLE001 - a full or lost queue must never stop a trial
+            pass
+
+
+def progress_queue():
+    """The queue running trials forward their progress through (a Ray actor holding no CPU)."""
+    from ray.util.queue import Queue
+
+    return Queue(maxsize=10_000, actor_options={"num_cpus": 0})
+
+
+def drain(queue) -> list[dict[str, Any]]:
+    """Every update waiting in ``queue`` (none when it is empty or gone)."""
+    try:
+        n = queue.size()
+        return queue.get_nowait_batch(n) if n else []
+    except Exception:  # noqa: BLE001 - progress is best effort
+        return []
+
+
 def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None,
                 cost_table: str | None = None, latency_repeats: int = 1, rung: int | None = None,
-                resume_state: str | None = None, save_state: str | None = None) -> dict[str, Any]:
+                resume_state: str | None = None, save_state: str | None = None,
+                progress_to=None, tag: dict[str, Any] | None = None) -> dict[str, Any]:
     """Runs in a Ray worker: one trial (multi-fidelity: one rung of it, resumed from and saving
     trunk state at paths every node sees), plus where and on what it ran."""
     import ray
@@ -220,8 +260,10 @@ def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None
     cpu0 = time.process_time()
     should_stop = (lambda: time.time() >= deadline) if deadline else None
     table = CostTable.from_json(cost_table) if cost_table else None
+    progress = Forwarder(progress_to, tag or {}) if progress_to is not None else None
     result = run_trial(layout, recipe, out_dir=out_dir, should_stop=should_stop, cost_table=table,
-                       latency_repeats=latency_repeats, rung=rung, resume_state=resume_state, save_state=save_state)
+                       latency_repeats=latency_repeats, rung=rung, resume_state=resume_state, save_state=save_state,
+                       progress=progress)
     ctx = ray.get_runtime_context()
     return {
         "result": result.to_dict(),
@@ -263,11 +305,13 @@ def _remote(fn):
 
 def submit(slots: Slots, layout: str, recipe, out_dir: str | None, deadline: float | None,
            cost_table: str | None = None, *, rung: int | None = None, resume_state: str | None = None,
-           save_state: str | None = None, placement: dict[str, Any] | None = None):
+           save_state: str | None = None, placement: dict[str, Any] | None = None, progress_to=None,
+           tag: dict[str, Any] | None = None):
     """Start one trial task (or one rung of it); returns its ObjectRef. ``placement``: extra Ray
-    options, e.g. a scheduling strategy."""
+    options, e.g. a scheduling strategy; ``progress_to``: a :func:`progress_queue` the task
+    forwards its progress to, each update carrying ``tag``."""
     return _remote(_trial_task).options(**slots.options(), **(placement or {})).remote(
-        layout, recipe, out_dir, deadline, cost_table, 1, rung, resume_state, save_state)
+        layout, recipe, out_dir, deadline, cost_table, 1, rung, resume_state, save_state, progress_to, tag)
 
 
 def whole_node(slots: Slots) -> dict[str, Any]:

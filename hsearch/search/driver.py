@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import os
 import socket
@@ -43,6 +44,7 @@ from hsearch.errors import HsearchError
 from hsearch.paths import check_output_dir
 from hsearch import fidelity
 from hsearch.search import dispatch, rungs
+from hsearch.search.note import write_note
 from hsearch.search.space import SearchSpace, load_space
 from hsearch.search.study import (
     check_compatible,
@@ -68,6 +70,7 @@ from hsearch.search.study import (
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 MAX_SKIPS_IN_A_ROW = 200  # sampler proposals that were duplicates/constraint breaks
+log = logging.getLogger("hsearch.run")  # every event of the search, trial progress included
 
 
 @dataclass
@@ -282,6 +285,7 @@ class Driver:
         self.slots = dispatch.plan_slots(resources, float(self.recipe.resources.cpus),
                                          node_cpus=dispatch.largest_node_cpus())
         self.hardware = dispatch.hardware_summary(resources)
+        self.updates = dispatch.progress_queue()
         self.storage = self._open_storage()  # only now may a new SQLite file appear
 
     @staticmethod
@@ -384,6 +388,7 @@ class Driver:
                     break
                 for ref in dispatch.wait(list(self.inflight), timeout=min(cfg.poll, max(0.0, self.deadline - now))):
                     self._collect(ref)
+                self._forward_progress()
                 if time.time() - last_beat >= cfg.heartbeat / 2:
                     self._heartbeat()
                     last_beat = time.time()
@@ -520,6 +525,7 @@ class Driver:
         record_failure(self.study, optuna.Trial(self.study, t._trial_id), "stopped", f"stopped at rung {rung}: {reason}",
                        extra={"fidelity_state": rungs.STOPPED, "stopped_at_rung": rung}, state=TrialState.PRUNED,
                        infeasibility=grade)
+        write_note(self.study, t.number)
 
     def _stop_paused(self, reason: str) -> None:
         if not getattr(self, "paused", None):
@@ -586,6 +592,24 @@ class Driver:
             out.setdefault(recipe.hash, recipe)
         return list(out.values())
 
+    def _forward_progress(self) -> None:
+        """Running trials' updates as events (and so as log lines): phase changes, and at most
+        every ``dispatch.PROGRESS_EVERY_S`` during pretraining."""
+        for u in dispatch.drain(self.updates):
+            where = f"trial {u.get('trial')} {u.get('layout', '')}" + (f" rung {u['rung']}" if "rung" in u else "")
+            phase = u.get("phase", "?")
+            if phase == "pretrain" and "step" in u:
+                text = f"{where}: pretrain step {u['step']}"
+                if isinstance(u.get("loss"), float):
+                    text += f" loss {u['loss']:.3f}"
+                if isinstance(u.get("budget_fraction"), float):
+                    text += f" ({u['budget_fraction']:.0%} of the budget)"
+            elif phase == "done":
+                continue  # the result says it
+            else:
+                text = f"{where}: {phase}" + (f" ({u['message']})" if u.get("message") else "")
+            self._emit("progress", text)
+
     def _heartbeat(self) -> None:
         for item in self.inflight.values():
             self.storage.record_heartbeat(item.trial._trial_id)
@@ -624,7 +648,8 @@ class Driver:
                               table.to_json() if table is not None else None, rung=rung,
                               resume_state=os.path.join(state, f"rung{rung - 1}.pt") if rung else None,
                               save_state=os.path.join(state, f"rung{rung}.pt")
-                              if rung is not None and rung < self.top_rung else None)
+                              if rung is not None and rung < self.top_rung else None,
+                              progress_to=self.updates, tag={"trial": trial.number, "layout": layout})
         if rung is not None:
             set_trial_attrs(self.study, trial, {"fidelity_state": rungs.RUNNING, "driver": self.driver_id})
         self.inflight[ref] = Inflight(trial, layout, ref, time.time(), estimate, rung)
@@ -709,9 +734,15 @@ class Driver:
         return None
 
     def _collect(self, ref) -> None:
+        item = self.inflight.pop(ref)
+        try:
+            self._record(item, ref)
+        finally:  # the dashboard's trial page: what a person wants first (never raises)
+            write_note(self.study, item.trial.number)
+
+    def _record(self, item: Inflight, ref) -> None:
         from hsearch.trial.result import TrialResult
 
-        item = self.inflight.pop(ref)
         payload, reason, outcome = dispatch.fetch(ref)
         cost = self._cost(item)
         if item.rung is not None:
@@ -829,6 +860,7 @@ class Driver:
     # -- display ------------------------------------------------------------------------
     def _emit(self, kind: str, text: str) -> None:
         left = self.deadline - time.time() if math.isfinite(getattr(self, "deadline", math.inf)) else None
+        log.info("%s%s", f"[{format_duration(max(0.0, left))} left] " if left is not None else "", text)
         front = []
         study = getattr(self, "study", None)
         if study is not None:

@@ -34,6 +34,22 @@ def check_budget(recipe: Recipe) -> None:
     if b.kind == "time" and b.amount < MIN_TIME_BUDGET_S:
         raise RecipeError(f"{recipe.path}: pretrain.budget {b.text!r} is too small to take one step "
                           f"(time budgets start at {MIN_TIME_BUDGET_S:g}s)")
+    if p.schedule == "wsd" and b.kind != "time":  # a time budget's steps are known once it is charged
+        rung_plan(recipe, b)
+
+
+def rung_plan(recipe: Recipe, budget):
+    """The WSD plan (:class:`hsearch.fidelity.RungPlan`) of ``recipe`` for a steps or tokens
+    ``budget``; a budget too small for the rungs is a RecipeError naming them."""
+    from hsearch.fidelity import RungPlan
+
+    p, fid = recipe.pretrain, recipe.fidelity
+    per_step = p.batch_size * p.grad_accumulation * p.seq_len
+    total = int(budget.amount) if budget.kind == "steps" else -(-int(budget.amount) // per_step)
+    try:
+        return RungPlan.build(total, fid.fractions, decay=fid.decay, warmup=p.warmup)
+    except ValueError as exc:
+        raise RecipeError(f"{recipe.path or recipe.name}: pretrain.budget {budget.text!r}: {exc}") from None
 
 
 def _check_file(path: Path, text_field: str, label_field: str | None, what: str) -> None:

@@ -277,6 +277,7 @@ def pretrain_wsd(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spe
                 t_step = time.perf_counter()
                 loss = stepper.step(batches.step(k, spec.grad_accumulation), lr)
                 stats.steps_run += 1
+                stats.steps, stats.tokens = k + 1, (k + 1) * tokens_per_step  # the model's, as it stands
                 stats.last_loss, stats.last_lr = loss, lr
                 stats.seconds = time.perf_counter() - clock
                 stats.max_step_seconds = max(stats.max_step_seconds, time.perf_counter() - t_step)
