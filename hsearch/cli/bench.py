@@ -55,6 +55,26 @@ def add(sub) -> None:
     co.add_argument("--max-params-at-once", type=int, default=None,
                     help="models timed round-robin together hold at most this many parameters (memory)")
     co.add_argument("--out", default=None, help="write FILE.md or FILE.json (with the hardware)")
+
+    rec = bsub.add_parser("record", help="replay benchmark: train layouts to the top rung, recording every rung")
+    rec.add_argument("--recipe", default="cpu-small", help="a multi-fidelity trial recipe (default: %(default)s)")
+    add_set_flag(rec)
+    rec.add_argument("--space", default="hbert", help="search space whose seeds and random layouts are recorded")
+    rec.add_argument("--layouts", type=int, default=48, help="how many layouts (default: %(default)s)")
+    rec.add_argument("--seed", type=int, default=0, help="seed of the random layouts (default: %(default)s)")
+    rec.add_argument("--data-dir", default=None, help="offline data folder")
+    rec.add_argument("--out", required=True, help="JSON-lines file; layouts already in it are skipped")
+
+    rep = bsub.add_parser("replay", help="replay benchmark: compare search strategies on a recorded table")
+    rep.add_argument("--table", required=True, help="the file `hsearch bench record` wrote")
+    rep.add_argument("--recipe", default="cpu-small", help="the recipe it was recorded with (its rungs)")
+    add_set_flag(rep)
+    rep.add_argument("--space", default="hbert")
+    rep.add_argument("--seeds", type=int, default=20, help="search seeds per strategy (default: %(default)s)")
+    rep.add_argument("--workers", type=int, default=2, help="simulated trial slots (default: %(default)s)")
+    rep.add_argument("--full-trials", type=float, default=16,
+                     help="compute budget, in mean full-fidelity trials of the table (default: %(default)s)")
+    rep.add_argument("--out", required=True, help="folder for replay.md, replay.json, replay.png")
     p.set_defaults(func=handle)
 
 
@@ -65,6 +85,8 @@ def handle(args) -> int:
     def say(msg: str) -> None:
         print(f"  {msg}", file=sys.stderr, flush=True)
 
+    if args.bench_command in ("record", "replay"):
+        return _replay(args, say)
     if args.out and not args.out.endswith((".md", ".json")):
         raise BenchError(f"--out {args.out!r}: unknown report format (allowed: .md, .json)")
     if args.bench_command == "cost":
@@ -107,4 +129,34 @@ def handle(args) -> int:
     print(format_table(report))
     if args.out:
         print(f"wrote {write_report(report, args.out)}")
+    return 0
+
+
+def _replay(args, say) -> int:
+    from pathlib import Path
+
+    from hsearch.bench import replay
+    from hsearch.errors import HsearchError
+    from hsearch.search.space import load_space
+    from hsearch.trial import load_recipe
+
+    recipe = load_recipe(args.recipe, parse_sets(args.overrides) or None)
+    space = load_space(args.space)
+    if not recipe.fidelity.multi:
+        raise HsearchError(f"--recipe {args.recipe}: has one rung; the replay benchmark needs fidelity.rungs")
+    if args.bench_command == "record":
+        n = replay.record(recipe, space, Path(args.out), count=args.layouts, seed=args.seed, data_dir=args.data_dir,
+                          say=say)
+        print(f"{args.out}: {n} layout(s) recorded")
+        return 0
+    if not Path(args.table).is_file():
+        raise HsearchError(f"--table {args.table}: file not found (record one with hsearch bench record)")
+    if args.seeds < 1 or args.workers < 1 or not args.full_trials > 0:
+        raise HsearchError("--seeds, --workers and --full-trials must be positive")
+    table = replay.load_table(Path(args.table), recipe)
+    if len(table.curves) < 3:
+        raise HsearchError(f"--table {args.table}: {len(table.curves)} complete layout(s); the replay needs 3 or more")
+    budget = args.full_trials * replay.full_trial_seconds(table)
+    cmp = replay.compare(table, space, budget=budget, seeds=args.seeds, workers=args.workers)
+    print(replay.write_report(cmp, table, Path(args.out), args.table).read_text())
     return 0

@@ -1,0 +1,68 @@
+"""The replay simulator on hand-made tables: compute accounting by hand, ASHA's rules, strategies."""
+
+from __future__ import annotations
+
+import pytest
+
+from hsearch.bench.replay import Curve, Table, compare, hypervolume, reference, simulate
+from hsearch.search.space import load_space
+
+
+def _table(space, objectives, latencies, fractions, rung_score=lambda obj, r: obj, eta=3, top_seconds=300.0):
+    curves = []
+    layouts = []
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    while len(layouts) < len(objectives):
+        lay = str(space.layout(space.suggest(study.ask())))
+        if lay not in layouts:
+            layouts.append(lay)
+    for lay, obj, lat in zip(layouts, objectives, latencies):
+        curves.append(Curve(lay, {}, tuple(rung_score(obj, r) for r in range(len(fractions))), obj, lat,
+                            step_seconds=0.1, total_steps=900, eval_seconds=5.0, top_seconds=top_seconds))
+    return Table({}, list(fractions), 0.2, 0.0, eta, curves)
+
+
+def test_asha_compute_by_hand(repo_root):
+    space = load_space(repo_root / "search_spaces" / "hbert.yaml")
+    table = _table(space, [0.5, 0.7, 0.6], [10.0, 10.0, 10.0], [1 / 3, 1.0])
+    # Rungs end at 300 and 900 steps and branch at 240 and 720. One slot: three layouts at rung 0
+    # (300 steps + 5 s each), then the best (0.7) resumes from step 240 to 900 and fine-tunes.
+    trace = simulate(table, space, "asha-random", seed=0, budget=10_000, workers=1)
+    rung0 = 300 * 0.1 + 5
+    top = (900 - 240) * 0.1 + 5 + 300
+    assert trace.compute == [pytest.approx(3 * rung0 + top)]
+    ref = reference(table)
+    assert trace.hv == [pytest.approx(hypervolume([(0.7, 10.0)], ref))]
+    assert ref == (0.0, pytest.approx(11.0))
+    # Full fidelity pays 900 steps + 5 s + 300 s per layout and ends with all three.
+    full = simulate(table, space, "random", seed=0, budget=10_000, workers=1)
+    assert full.compute == [pytest.approx(k * (90 + 5 + 300)) for k in (1, 2, 3)]
+    assert full.hv[-1] == pytest.approx(hypervolume([(0.5, 10.0), (0.7, 10.0), (0.6, 10.0)], ref))
+    # A budget that cannot pay for the top rung ends with no top-rung result.
+    assert simulate(table, space, "asha-random", seed=0, budget=3 * rung0 + top - 1, workers=1).hv == []
+
+
+def test_asha_with_a_faithful_low_rung_needs_less_compute(repo_root):
+    space = load_space(repo_root / "search_spaces" / "hbert.yaml")
+    import random
+
+    rng = random.Random(0)
+    objectives = [rng.random() for _ in range(27)]
+    latencies = [rng.uniform(5, 15) for _ in range(27)]
+    table = _table(space, objectives, latencies, [1 / 9, 1 / 3, 1.0])
+    full_cost = 27 * (90 + 5 + 300)
+    cmp = compare(table, space, budget=full_cost, seeds=5, workers=2, strategies=("random", "asha-random"))
+    target = cmp.median_at("random", full_cost)
+    assert target == pytest.approx(hypervolume(list(zip(objectives, latencies)), reference(table)))
+    asha = cmp.compute_to_reach("asha-random", 0.9 * target)
+    full = cmp.compute_to_reach("random", 0.9 * target)
+    assert asha is not None and full is not None and asha < full
+
+
+def test_unknown_strategy_is_named(repo_root):
+    space = load_space(repo_root / "search_spaces" / "hbert.yaml")
+    table = _table(space, [0.5], [1.0], [1.0])
+    with pytest.raises(ValueError, match="unknown strategy 'bohb'"):
+        simulate(table, space, "bohb", seed=0, budget=1.0)
