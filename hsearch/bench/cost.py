@@ -13,7 +13,7 @@ import statistics
 from typing import Any, Callable
 
 from hsearch.bench.models import BenchError
-from hsearch.layout import Layout, resolve
+from hsearch.layout import resolve
 
 PRESET_LAYOUTS = ("bert-base", "addbert", "hbert-v1", "hbert-v2")
 # Sampled by hand to cover mixed norms, L, and exit norms in the middle of a stack.
