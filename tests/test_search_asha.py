@@ -145,6 +145,8 @@ def test_sigkill_mid_search_then_resume_keeps_every_rung(repo_root, ray_cluster,
     second = run_cli(args, cwd=tmp_path, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "paused at rung" in second.stderr
+    # Without a terminal the running trials' progress reaches the driver's log (the hsearch.run logger).
+    assert ": pretrain step " in second.stderr and "of the budget)" in second.stderr
     trials = {t.number: t for t in _trials(url)}
     # Nothing scored before the kill was trained again: its rung-0 attributes are those of the first run.
     for n, attrs in scored.items():
@@ -207,3 +209,26 @@ def test_a_promotion_resumes_on_another_node_exactly(two_nodes, shared_data, tmp
     a = load_file(os.path.join(straight.checkpoint_dir, "model.safetensors"))
     b = load_file(os.path.join(top["checkpoint_dir"], "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_progress_forwarder_sends_phase_changes_and_at_most_every_30_s():
+    from hsearch.search.dispatch import Forwarder
+
+    class Box:
+        def __init__(self):
+            self.items = []
+
+        def put_nowait(self, item):
+            self.items.append(item)
+
+    now = [0.0]
+    box = Box()
+    fwd = Forwarder(box, {"trial": 3}, every=30.0, clock=lambda: now[0])
+    for t, update in [(0, {"phase": "data", "message": "loading tasks"}), (1, {"phase": "pretrain", "step": 1}),
+                      (10, {"phase": "pretrain", "step": 50}), (31.5, {"phase": "pretrain", "step": 150}),
+                      (40, {"phase": "pretrain", "step": 190, "done": True}), (41, {"phase": "eval"})]:
+        now[0] = t
+        fwd(update)
+    assert [(u.get("phase"), u.get("step")) for u in box.items] == [
+        ("data", None), ("pretrain", 1), ("pretrain", 150), ("pretrain", 190), ("eval", None)]
+    assert all(u["trial"] == 3 for u in box.items)
