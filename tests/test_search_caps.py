@@ -72,3 +72,17 @@ def test_plan_prints_the_table_the_fit_and_the_layouts_within_a_cap(repo_root, t
     # of the 600 s budget that the search keeps (20% goes to re-evaluating its front).
     assert "about 96 trials" in out
     assert not db.exists()
+
+
+def test_plan_counts_first_rung_layouts_for_a_multi_fidelity_recipe(repo_root, tiny_recipe, shared_data, capsys):
+    # 9 s of overhead per task and tiny's 1 s budget: over rungs 1/9, 1/3, 1 (decay 0.2) a task
+    # runs 0.111 s, 0.333 - 0.089 = 0.244 s and 1 - 0.267 = 0.733 s of pretraining. A bracket of
+    # 9 + 3 + 1 tasks costs 9 x 9.111 + 3 x 9.244 + 9.733 = 119.5 s; 2 slots x 480 s buy 8.03
+    # brackets, 72 layouts at the first rung and 8 at the top.
+    rc = main(["plan", "--space", str(repo_root / "search_spaces" / "hbert.yaml"), "--recipe", str(tiny_recipe),
+               "--budget", "10m", "--data-dir", str(shared_data), "--trial-overhead", "9",
+               "--set", "fidelity.rungs=[1/9, 1/3, 1]", "--set", "pretrain.schedule=wsd"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "multi-fidelity: rungs 1/9, 1/3, 1" in out
+    assert "about 72 layouts at the first rung, 8 at the top" in out

@@ -42,9 +42,9 @@ def test_cpu_small_end_to_end_learns(shared_data, trial_cache, tmp_path):
     """The learning test: cpu-small for hbert-v1 beats the unigram baseline on held-out MLM and
     the majority class on Emotion.
 
-    The budget is a step count, not cpu-small's minute, so the verdict does not depend on how
+    The budget is a step count, not cpu-small's 120 s, so the verdict does not depend on how
     fast or loaded the machine is: sub-LN layouts need ~900 steps to leave the unigram plateau
-    at this width, which one minute buys only on a fast core (see docs/trial.md). Emotion is
+    at this width (see docs/cpu-recipe.md). Emotion is
     fine-tuned exactly as cpu-small does; MASSIVE, not asserted here, is cut short for time."""
     recipe = load_recipe("cpu-small", {"pretrain.budget": "900 steps",
                                        "finetune.tasks.massive.max_train_examples": 500,

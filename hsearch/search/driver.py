@@ -492,6 +492,8 @@ class Driver:
         the state the rung below saved)."""
         rung = int(t.user_attrs["rung"])
         state = self._state_path(t, rung)
+        for later in range(rung + 1, self.top_rung):  # what the lost promotion may have saved
+            self._drop_state(t, later)
         if rung >= self.top_rung or not os.path.isfile(state):
             self._stop(t, f"{why}; no trunk state of rung {rung} to resume ({state})")
             return

@@ -50,6 +50,8 @@ class Plan:
     trials_fit: int
     caps: Any
     reevaluate_share: float
+    rung_seconds: tuple[float, ...] = ()  # multi-fidelity: a task's estimated wall time per rung
+    first_rung_fit: int = 0  # layouts the budget scores at the first rung (full brackets)
 
 
 def space_size(space: SearchSpace) -> int:
@@ -81,7 +83,7 @@ def make_plan(space_path: str, recipe_name: str, overrides: dict[str, Any], budg
     from hsearch import trial
     from hsearch.search import dispatch
     from hsearch.search.driver import caps as make_caps
-    from hsearch.search.driver import run_budget_seconds, search_seconds, trial_seconds
+    from hsearch.search.driver import rung_seconds, run_budget_seconds, search_seconds, trial_seconds
 
     budget_s = run_budget_seconds(budget)
     search_s = search_seconds(budget_s, reevaluate_share)
@@ -118,8 +120,18 @@ def make_plan(space_path: str, recipe_name: str, overrides: dict[str, Any], budg
     passing = sum(1 for c in costed if all(v <= 0 for v in cap.excess(c.predicted).values()))
     mean_trial = statistics.fmean(c.trial_seconds for c in costed)
     fit = int(search_s * slots.concurrency // mean_trial) if math.isfinite(search_s) else 0
+    per_rung: tuple[float, ...] = ()
+    first = 0
+    fid = recipe.fidelity
+    if fid.multi:
+        # One successive-halving bracket: eta^(R-1) layouts at the first rung, 1/eta of them at each next.
+        per_rung = tuple(rung_seconds(recipe, r, [], trial_overhead) for r in range(len(fid.rungs)))
+        width = fid.eta ** (len(per_rung) - 1)
+        bracket = sum(width / fid.eta ** r * sec for r, sec in enumerate(per_rung))
+        first = int(search_s * slots.concurrency / bracket * width) if math.isfinite(search_s) else 0
     return Plan(space, recipe, table, budget_s, slots.concurrency, where, space_size(space), len(costed),
-                costed[0], costed[len(costed) // 2], costed[-1], passing, fit, cap, reevaluate_share)
+                costed[0], costed[len(costed) // 2], costed[-1], passing, fit, cap, reevaluate_share,
+                per_rung, first)
 
 
 def _cost(table: CostTable, recipe, layout: Layout, overhead: float) -> Costed:
@@ -172,6 +184,15 @@ def describe(plan: Plan) -> str:
         kept = (f", {plan.reevaluate_share:.0%} kept to re-evaluate the front" if plan.reevaluate_share else "")
         lines.append(f"budget {format_duration(plan.budget_seconds)} at {plan.concurrency} trial(s) at a time "
                      f"({plan.where}{kept}): about {plan.trials_fit} trials")
+    if plan.rung_seconds:
+        fid = plan.recipe.fidelity
+        lines.append(f"multi-fidelity: rungs {', '.join(str(r) for r in fid.rungs)}, eta {fid.eta}; a task is "
+                     "estimated at " + ", ".join(f"rung {r} ~{format_duration(sec)}"
+                                                 for r, sec in enumerate(plan.rung_seconds)))
+        if math.isfinite(plan.budget_seconds):
+            lines.append(f"  about {plan.first_rung_fit} layouts at the first rung, "
+                         f"{plan.first_rung_fit // fid.eta ** (len(fid.rungs) - 1)} at the top (whole brackets; "
+                         "ASHA starts more as slots free up)")
     if plan.caps.active:
         share = plan.passing_caps / plan.looked_at
         count = f"{plan.passing_caps:,}" if plan.looked_at == plan.size else f"about {share * plan.size:,.0f}"
