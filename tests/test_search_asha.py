@@ -55,9 +55,10 @@ def test_asha_promotes_by_rung_and_stops_the_rest(asha_study):
     assert len(at[1]) >= 3 and len(at[2]) >= 1
     steps = {r: {t.user_attrs[rungs.key(r, "steps")] for t in at[r]} for r in range(3)}
     assert all(len(v) >= 1 for v in steps.values())
-    # Each rung's layouts scored on MLM accuracy below the top, the objective at the top.
+    # Below the top each layout is scored on minus its MLM loss (cpu-small's fidelity.score), at
+    # the top on the objective.
     for t in at[0]:
-        assert t.user_attrs[rungs.key(0, "score")] == t.user_attrs[rungs.key(0, "mlm_accuracy")]
+        assert t.user_attrs[rungs.key(0, "score")] == -t.user_attrs[rungs.key(0, "mlm_loss")]
         assert t.user_attrs[rungs.key(0, "latency_ms")] == t.user_attrs["latency_ms_predicted"]
     for t in trials:
         if t.state == TrialState.COMPLETE:

@@ -37,7 +37,7 @@ class Curve:
 
     layout: str
     params: dict[str, Any]
-    rung_scores: tuple[float, ...]  # held-out MLM accuracy at each rung
+    rung_scores: tuple[float, ...]  # the promotion score at each rung (fidelity.score: MLM accuracy or -loss)
     objective: float  # the search objective at the top rung (mean fine-tuning accuracy)
     latency_ms: float  # the latency objective (predicted)
     step_seconds: float  # the cost model's step time
@@ -135,7 +135,8 @@ def load_table(path: Path, recipe) -> Table:
         if d["status"] != "complete" or d["objective"] is None:
             continue
         overhead = d["total_seconds"] - d["pretrain_seconds"] - d["finetune_seconds"] - d["latency_seconds"]
-        curves.append(Curve(d["layout"], d["params"], tuple(r["mlm_accuracy"] for r in d["rungs"]), d["objective"],
+        score = (lambda r: -r["mlm_loss"]) if recipe.fidelity.score == "mlm-loss" else (lambda r: r["mlm_accuracy"])
+        curves.append(Curve(d["layout"], d["params"], tuple(score(r) for r in d["rungs"]), d["objective"],
                             d["latency_ms_predicted"], d["step_seconds_predicted"], d["optimizer_steps"],
                             max(0.0, overhead) / len(recipe.fidelity.fractions),
                             d["finetune_seconds"] + d["latency_seconds"]))

@@ -799,8 +799,10 @@ class Driver:
 
     def _rung_attrs(self, item: Inflight, result, cost: dict[str, float], node: str | None) -> dict[str, Any]:
         (record,) = [r for r in result.rungs if r["rung"] == item.rung]
-        score = (result.objective(self.cfg.objective) if item.rung == self.top_rung or self.fid.finetune == "every"
-                 else result.mlm_accuracy)
+        if item.rung == self.top_rung or self.fid.finetune == "every":
+            score = result.objective(self.cfg.objective)
+        else:
+            score = -result.mlm_loss if self.fid.score == "mlm-loss" else result.mlm_accuracy
         attrs = rungs.rung_attrs(item.rung, self.fid.fractions[item.rung], record, score, objective_latency(result),
                                  cost, node)
         attrs[rungs.key(item.rung, "pretrain_seconds")] = round(result.pretrain_seconds, 3)

@@ -191,6 +191,10 @@ class FidelitySpec:
     # Rungs whose results are fine-tuned: "top" (promotion below it on held-out MLM accuracy and
     # predicted latency) or "every" (promotion on the search objective at every rung).
     finetune: Literal["top", "every"] = "top"
+    # The promotion score below the top rung (with finetune: top): held-out MLM accuracy, or
+    # minus the held-out MLM loss, which still ranks layouts while accuracy sits on the
+    # unigram plateau (docs/cpu-recipe.md).
+    score: Literal["mlm-accuracy", "mlm-loss"] = "mlm-accuracy"
 
     @property
     def fractions(self) -> list[float]:
