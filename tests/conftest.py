@@ -39,7 +39,13 @@ def repo_root() -> Path:
 
 # Search fixtures (a session-wide Ray cluster, PostgreSQL server): registered here so the
 # cluster starts once for every tests/test_search_*.py file.
-from fixtures_search import pg_server, ray_cluster, stop_shared_ray_cluster, tiny_recipe  # noqa: E402,F401
+from fixtures_search import (  # noqa: E402,F401
+    pg_server,
+    ray_cluster,
+    stop_shared_ray_cluster,
+    tiny_recipe,
+    two_nodes,
+)
 
 
 _LAST_RAY_USER = pytest.StashKey[str | None]()

@@ -113,6 +113,17 @@ def ray_cluster():
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def two_nodes():
+    """A head and a worker node of one CPU each (both on 127.0.0.1): a trial per node at a time."""
+    cluster = RayCluster(tempfile.mkdtemp(prefix="hs2-", dir="/tmp"), head_cpus=1)
+    try:
+        cluster.add_node(num_cpus=1, num_gpus=0)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 def stop_shared_ray_cluster() -> None:
     """Stop the session's cluster early (stopping twice is harmless)."""
     while _SHARED_CLUSTERS:

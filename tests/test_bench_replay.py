@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hsearch.bench.replay import Curve, Table, compare, hypervolume, reference, simulate
@@ -66,3 +68,29 @@ def test_unknown_strategy_is_named(repo_root):
     table = _table(space, [0.5], [1.0], [1.0])
     with pytest.raises(ValueError, match="unknown strategy 'bohb'"):
         simulate(table, space, "bohb", seed=0, budget=1.0)
+
+
+def test_record_appends_resumes_and_loads(repo_root, shared_data, tmp_path, monkeypatch):
+    from fixtures_search import TINY
+
+    from hsearch.bench.replay import load_table, record
+    from hsearch.trial import load_recipe
+
+    monkeypatch.setenv("HSEARCH_CACHE", str(tmp_path / "cache"))
+    recipe = load_recipe("cpu-small", {**TINY, "fidelity.rungs": ["1/9", "1/3", 1], "pretrain.schedule": "wsd",
+                                       "pretrain.budget": "60 steps", "latency.enabled": False})
+    space = load_space(repo_root / "search_spaces" / "hbert.yaml")
+    out = tmp_path / "curves.jsonl"
+    assert record(recipe, space, out, count=2, seed=0, data_dir=str(shared_data), say=lambda m: None) == 2
+    lines = out.read_text().splitlines()
+    # The space's seeds come first; recording again skips what the file holds.
+    assert [json.loads(line)["layout"] for line in lines] == ["SSSSSSSSSSSS:post", "AAAAAAAAAAAA:post"]
+    assert record(recipe, space, out, count=2, seed=0, data_dir=str(shared_data), say=lambda m: None) == 2
+    assert out.read_text().splitlines() == lines
+    table = load_table(out, recipe)
+    assert len(table.curves) == 2 and all(len(c.rung_scores) == 3 for c in table.curves)
+    first = json.loads(lines[0])
+    assert [r["steps"] for r in first["rungs"]] == [7, 20, 60]
+    # cpu-small promotes on minus the MLM loss below the top.
+    assert table.curves[0].rung_scores[0] == -first["rungs"][0]["mlm_loss"]
+    assert table.curves[0].objective == first["objective"] and table.curves[0].total_steps == 60

@@ -7,13 +7,12 @@ import glob
 import os
 import signal
 import subprocess
-import tempfile
 from collections import Counter
 
 import optuna
 import pytest
 import torch
-from fixtures_search import RayCluster, hsearch_cmd, run_cli, wait_until, write_recipe
+from fixtures_search import hsearch_cmd, run_cli, wait_until, write_recipe
 from optuna.trial import TrialState
 
 from hsearch.cli import main
@@ -160,16 +159,6 @@ def test_sigkill_mid_search_then_resume_keeps_every_rung(repo_root, ray_cluster,
     assert max(layouts.values()) == 1 and sum(layouts.values()) == 9
     assert any(t.state == TrialState.COMPLETE for t in trials.values())
     assert glob.glob(str(tmp_path / "art" / "**" / "*.pt"), recursive=True) == []
-
-
-@pytest.fixture(scope="module")
-def two_nodes():
-    cluster = RayCluster(tempfile.mkdtemp(prefix="hs2-", dir="/tmp"), head_cpus=1)
-    try:
-        cluster.add_node(num_cpus=1, num_gpus=0)
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def test_a_promotion_resumes_on_another_node_exactly(two_nodes, shared_data, tmp_path, monkeypatch):

@@ -56,6 +56,19 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos)
 
 
+def _study_store(url: str, study_name: str | None):
+    """The artifact store ``hsearch run`` recorded on the study (``artifact_store`` attr), so the
+    trial pages list each trial's files; None when there is no single study to ask or no store."""
+    from hsearch.search.artifacts import open_store
+    from hsearch.search.study import StudyError, load_existing_study
+
+    try:
+        recorded = load_existing_study(url, study_name).user_attrs.get("artifact_store")
+    except StudyError:
+        return None
+    return open_store(recorded) if recorded else None
+
+
 def start(storage: str | None, *, host: str = "127.0.0.1", port: int = 8080, study_name: str | None = None,
           artifact_dir: str | None = None, notes: bool = True) -> Dashboard:
     """Bind the dashboard; the returned object serves when ``serve_forever`` is called.
@@ -74,6 +87,8 @@ def start(storage: str | None, *, host: str = "127.0.0.1", port: int = 8080, stu
         from optuna.artifacts import FileSystemArtifactStore
 
         store = FileSystemArtifactStore(artifact_dir)
+    else:
+        store = _study_store(url, study_name)
     if not 0 <= port <= 65535:
         raise HsearchError(f"--port {port}: not a TCP port (allowed: 0..65535)")
     app = wsgi(make_storage(url) if url.startswith(JOURNAL) else url, artifact_store=store)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from hsearch.analysis.study import Objective, TrialRecord, load_study, objective
 from hsearch import defaults
 from hsearch.errors import HsearchError
 from hsearch.layout import Layout
+from hsearch.search.artifacts import fetch_folder
 
 MARKER = "export.json"
 
@@ -101,13 +103,27 @@ def export(storage: str | None, study_name: str | None, out: str | Path, *, tria
     chosen = choose(study, trial=trial, front=front, max_latency_ms=max_latency_ms)
     out = Path(out)
     check_target(out, MARKER, force=force)
-    checkpoints = {r.number: find_checkpoint(r, study.study_name, artifacts) for r in chosen}
+    with tempfile.TemporaryDirectory(prefix="hsearch-export-") as downloads:
+        # The trial's own folder when this machine has it, else the copy in the study's artifact
+        # store (a trial that ran on another node).
+        checkpoints = {r.number: find_checkpoint(r, study.study_name, artifacts) for r in chosen}
+        fetched = set()
+        for r in chosen:
+            if checkpoints[r.number] is None:
+                checkpoints[r.number] = fetch_folder(study, r.number, "checkpoint", Path(downloads))
+                fetched.add(r.number)
+        return _export(study, chosen, checkpoints, fetched, out, front=front, force=force, artifacts=artifacts)
+
+
+def _export(study, chosen, checkpoints: dict, fetched: set, out: Path, *, front: bool, force: bool,
+            artifacts: str | None) -> list[Exported]:
     missing = [r.number for r in chosen if checkpoints[r.number] is None]
     if missing:
         raise HsearchError(
             f"export: trial(s) {', '.join(f'#{n}' for n in missing)} kept no checkpoint (no checkpoint_dir "
             f"attr and nothing under {Path(artifacts or defaults.ARTIFACTS) / study.study_name}/trial-N/checkpoint); "
-            "rerun the search with a recipe that keeps checkpoints, or pass --artifacts"
+            "and none in the study's artifact store; rerun the search with a recipe that keeps checkpoints, "
+            "or pass --artifacts"
         )
     objs = objectives(study)
     info = study_info(study)
@@ -130,7 +146,8 @@ def export(storage: str | None, study_name: str | None, out: str | Path, *, tria
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "trials": [
                 {"trial": e.trial, "layout": e.layout, "folder": "." if single else e.folder.name,
-                 "checkpoint": str(checkpoints[e.trial].resolve())}
+                 "checkpoint": "artifact store " + study.user_attrs["artifact_store"] if e.trial in fetched
+                 else str(checkpoints[e.trial].resolve())}
                 for e in done
             ],
         }

@@ -71,11 +71,12 @@ class Table:
 # -- recording ---------------------------------------------------------------------------
 
 
-def record(recipe, space, out: Path, *, count: int, seed: int, data_dir: str | None,
+def record(recipe, space, out: Path, *, count: int, seed: int, data_dir: str | None, shard: tuple[int, int] = (0, 1),
            say: Callable[[str], None] = print) -> int:
     """Train ``count`` layouts of ``space`` (its seeds first, then a seeded random sample) under
     ``recipe`` to the top rung, appending one line per layout to ``out``; layouts already in
-    ``out`` are skipped. Returns how many lines ``out`` holds."""
+    ``out`` are skipped. ``shard=(i, n)``: only every n-th layout from the i-th, so n processes
+    can record one table together. Returns how many lines ``out`` holds."""
     from hsearch.layout import resolve
     from hsearch.trial import run_trial
 
@@ -85,7 +86,7 @@ def record(recipe, space, out: Path, *, count: int, seed: int, data_dir: str | N
     layouts = [str(s.layout) for s in space.seeds]
     layouts += [lay for lay in sample_layouts(space, count, seed) if lay not in layouts]
     out.parent.mkdir(parents=True, exist_ok=True)
-    for layout in layouts[:count]:
+    for layout in layouts[:count][shard[0]::shard[1]]:
         if layout in done:
             continue
         t0 = time.time()

@@ -64,6 +64,8 @@ def add(sub) -> None:
     rec.add_argument("--seed", type=int, default=0, help="seed of the random layouts (default: %(default)s)")
     rec.add_argument("--data-dir", default=None, help="offline data folder")
     rec.add_argument("--out", required=True, help="JSON-lines file; layouts already in it are skipped")
+    rec.add_argument("--shard", default="0/1", metavar="I/N",
+                     help="record only every N-th layout from the I-th (run N processes on one table)")
 
     rep = bsub.add_parser("replay", help="replay benchmark: compare search strategies on a recorded table")
     rep.add_argument("--table", required=True, help="the file `hsearch bench record` wrote")
@@ -145,8 +147,14 @@ def _replay(args, say) -> int:
     if not recipe.fidelity.multi:
         raise HsearchError(f"--recipe {args.recipe}: has one rung; the replay benchmark needs fidelity.rungs")
     if args.bench_command == "record":
+        try:
+            shard = tuple(int(x) for x in args.shard.split("/"))
+            if len(shard) != 2 or not 0 <= shard[0] < shard[1]:
+                raise ValueError
+        except ValueError:
+            raise HsearchError(f"--shard {args.shard!r}: expected I/N with 0 <= I < N, e.g. 0/2") from None
         n = replay.record(recipe, space, Path(args.out), count=args.layouts, seed=args.seed, data_dir=args.data_dir,
-                          say=say)
+                          shard=shard, say=say)
         print(f"{args.out}: {n} layout(s) recorded")
         return 0
     if not Path(args.table).is_file():

@@ -14,7 +14,8 @@ def add(sub) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1, this machine only; for a remote machine use an "
                         "SSH tunnel rather than another address)")
-    p.add_argument("--artifact-dir", default=None, help="Optuna artifact store folder, if the study uses one")
+    p.add_argument("--artifact-dir", default=None,
+                   help="Optuna artifact store folder (default: the store hsearch run recorded on the study)")
     p.add_argument("--no-notes", dest="notes", action="store_false",
                    help="do not write trial notes at start (by default every finished trial without an "
                         "up-to-date hsearch note gets one: layout strip, scores, latency, rungs, why it "

@@ -25,6 +25,10 @@ def add(sub) -> None:
     p.add_argument("--address", default=None, help="join a Ray cluster: auto or HOST:PORT (default: start one)")
     p.add_argument("--data-dir", default=None, help="offline data folder for the trials (else $HSEARCH_DATA_DIR / Hub)")
     p.add_argument("--artifacts", default=defaults.ARTIFACTS, help="trial folders go to DIR/<study>/trial-<n>/")
+    p.add_argument("--artifact-store", default=None, metavar="URL",
+                   help="Optuna artifact store each trial's result, tokenizer and checkpoint are uploaded to, "
+                        "linked to the trial: file:///abs/path, s3://bucket or gs://bucket "
+                        "(default: file://<--artifacts>/artifact-store)")
     p.add_argument("--heartbeat", type=int, default=defaults.HEARTBEAT_S,
                    help="seconds between heartbeats; a trial silent for twice this is stale (default: %(default)s)")
     p.add_argument("--trial-overhead", type=float, default=None,
@@ -57,7 +61,7 @@ def handle(args) -> int:
         budget=args.budget,
         storage=defaults.storage_url(args.storage), study=args.study, sampler=args.sampler,
         objective=args.objective, address=args.address, max_trials=args.max_trials,
-        data_dir=args.data_dir, seed=args.seed, artifacts=args.artifacts, heartbeat=args.heartbeat,
+        data_dir=args.data_dir, seed=args.seed, artifacts=args.artifacts, artifact_store=args.artifact_store, heartbeat=args.heartbeat,
         trial_overhead=args.trial_overhead, max_latency_ms=args.max_latency_ms, max_params=args.max_params,
         reevaluate_share=args.reevaluate_share, reevaluate_seeds=args.reevaluate_seeds,
     )

@@ -248,7 +248,7 @@ def drain(queue) -> list[dict[str, Any]]:
 def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None,
                 cost_table: str | None = None, latency_repeats: int = 1, rung: int | None = None,
                 resume_state: str | None = None, save_state: str | None = None,
-                progress_to=None, tag: dict[str, Any] | None = None) -> dict[str, Any]:
+                progress_to=None, tag: dict[str, Any] | None = None, upload: tuple | None = None) -> dict[str, Any]:
     """Runs in a Ray worker: one trial (multi-fidelity: one rung of it, resumed from and saving
     trunk state at paths every node sees), plus where and on what it ran."""
     import ray
@@ -265,9 +265,17 @@ def _trial_task(layout: str, recipe, out_dir: str | None, deadline: float | None
                        latency_repeats=latency_repeats, rung=rung, resume_state=resume_state, save_state=save_state,
                        progress=progress)
     ctx = ray.get_runtime_context()
+    env: dict[str, Any] = {}
+    if upload is not None and out_dir is not None:  # (store URL, storage URL, study, trial number)
+        from hsearch.search.artifacts import upload_trial
+
+        try:
+            env["artifacts"] = upload_trial(*upload, out_dir)
+        except Exception as exc:  # noqa: BLE001 - the trial's result stands; the driver records why
+            env["artifacts_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
     return {
         "result": result.to_dict(),
-        "env": {
+        "env": {**env,
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
             "ray_node": ctx.get_node_id(),
             "hostname": socket.gethostname(),
@@ -306,12 +314,13 @@ def _remote(fn):
 def submit(slots: Slots, layout: str, recipe, out_dir: str | None, deadline: float | None,
            cost_table: str | None = None, *, rung: int | None = None, resume_state: str | None = None,
            save_state: str | None = None, placement: dict[str, Any] | None = None, progress_to=None,
-           tag: dict[str, Any] | None = None):
+           tag: dict[str, Any] | None = None, upload: tuple | None = None):
     """Start one trial task (or one rung of it); returns its ObjectRef. ``placement``: extra Ray
     options, e.g. a scheduling strategy; ``progress_to``: a :func:`progress_queue` the task
-    forwards its progress to, each update carrying ``tag``."""
+    forwards its progress to, each update carrying ``tag``; ``upload``: (artifact store URL, storage
+    URL, study name, trial number) to upload the trial's files to when it ends."""
     return _remote(_trial_task).options(**slots.options(), **(placement or {})).remote(
-        layout, recipe, out_dir, deadline, cost_table, 1, rung, resume_state, save_state, progress_to, tag)
+        layout, recipe, out_dir, deadline, cost_table, 1, rung, resume_state, save_state, progress_to, tag, upload)
 
 
 def whole_node(slots: Slots) -> dict[str, Any]:

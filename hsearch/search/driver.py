@@ -43,7 +43,7 @@ from hsearch.budget import BudgetError, format_duration, parse_duration
 from hsearch.errors import HsearchError
 from hsearch.paths import check_output_dir
 from hsearch import fidelity
-from hsearch.search import dispatch, rungs
+from hsearch.search import artifacts, dispatch, rungs
 from hsearch.search.note import write_note
 from hsearch.search.space import SearchSpace, load_space
 from hsearch.search.study import (
@@ -56,6 +56,7 @@ from hsearch.search.study import (
     objective_latency,
     metric_name,
     open_study,
+    absolute_storage_url,
     record_failure,
     record_result,
     requeue,
@@ -88,6 +89,7 @@ class RunConfig:
     data_dir: str | None = None
     seed: int | None = None
     artifacts: str = defaults.ARTIFACTS
+    artifact_store: str | None = None  # Optuna artifact store URL (default: a folder in ``artifacts``)
     heartbeat: int = defaults.HEARTBEAT_S  # seconds; a trial silent for 2x this is stale
     trial_overhead: float | None = None  # prior for per-trial overhead, seconds
     max_latency_ms: float | None = None  # cap on the predicted latency (else the space's)
@@ -249,6 +251,8 @@ class Driver:
         if cfg.data_dir is not None and not Path(cfg.data_dir).is_dir():
             raise HsearchError(f"--data-dir {cfg.data_dir!r} is not a directory")
         check_output_dir(cfg.artifacts, "--artifacts")
+        self.artifact_store = artifacts.store_url(cfg.artifacts, cfg.artifact_store)
+        artifacts.open_store(self.artifact_store, create=False)
         self.space = load_space(cfg.space)
         self.caps = caps(self.space, cfg.max_latency_ms, cfg.max_params)
         self._load_recipe = trial.load_recipe
@@ -354,6 +358,7 @@ class Driver:
             "duplicate_policy": "skip",
             "max_latency_ms": self.caps.max_latency_ms,
             "max_params": self.caps.max_params,
+            "artifact_store": self.artifact_store,
         }.items():
             self.study.set_user_attr(key, value)
         for recipe in self.recipes():  # the resolved recipes, so a trial can be run again (reevaluate)
@@ -386,9 +391,10 @@ class Driver:
                 if stop and not self.inflight:
                     summary.stop_reason = stop
                     break
-                for ref in dispatch.wait(list(self.inflight), timeout=min(cfg.poll, max(0.0, self.deadline - now))):
+                ready = dispatch.wait(list(self.inflight), timeout=min(cfg.poll, max(0.0, self.deadline - now)))
+                self._forward_progress()  # before the results, so a trial's last lines come first
+                for ref in ready:
                     self._collect(ref)
-                self._forward_progress()
                 if time.time() - last_beat >= cfg.heartbeat / 2:
                     self._heartbeat()
                     last_beat = time.time()
@@ -465,9 +471,10 @@ class Driver:
             d_host, _, rest = str(t.user_attrs.get("driver", "")).partition(":")
             pid = rest.partition(":")[0]
             local = d_host == host and pid.isdigit()
-            if local and not _pid_alive(int(pid)) and "rung" in t.user_attrs:
+            if local and not _pid_alive(int(pid)) and rungs.last_rung(t) is not None:
                 self._adopt(t, f"its driver (process {pid} on {host}) is gone")
             elif local and not _pid_alive(int(pid)):
+                self._drop_states(t)  # a rung it was training may have saved some
                 set_trial_attrs(self.study, t, {"outcome": "stale",
                                                 "reason": f"driver lost: process {pid} on {host} is gone"})
                 if self.storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
@@ -490,11 +497,17 @@ class Driver:
         """A lost driver's layout that finished a rung: paused again at that rung, promotable by
         this driver (nothing it trained is trained again; a rung it was training starts over from
         the state the rung below saved)."""
-        rung = int(t.user_attrs["rung"])
+        rung = rungs.last_rung(t)
         state = self._state_path(t, rung)
         for later in range(rung + 1, self.top_rung):  # what the lost promotion may have saved
             self._drop_state(t, later)
-        if rung >= self.top_rung or not os.path.isfile(state):
+        if rung == self.top_rung:  # its top-rung result was stored, the driver died before telling
+            self._drop_states(t)
+            set_trial_attrs(self.study, t, {"fidelity_state": rungs.TOP})
+            self.study.tell(t.number, values=[t.user_attrs[rungs.key(rung, "score")],
+                                              t.user_attrs[rungs.key(rung, "latency_ms")]])
+            return
+        if not os.path.isfile(state):
             self._stop(t, f"{why}; no trunk state of rung {rung} to resume ({state})")
             return
         set_trial_attrs(self.study, t, {"driver": self.driver_id, "fidelity_state": rungs.PAUSED})
@@ -512,11 +525,16 @@ class Driver:
             except FileNotFoundError:
                 pass
 
+    def _drop_states(self, t) -> None:
+        for rung in range(self.top_rung):
+            self._drop_state(t, rung)
+
     def _stop(self, t, reason: str) -> None:
         """A layout that will not be promoted: PRUNED, state deleted. TPE sees it as infeasible,
         graded by how far it got (``top - rung``) plus its place in its rung's ranking (0 best, up
         to 1), so it ranks below every top-rung layout and a layout stopped higher ranks first."""
-        rung = int(t.user_attrs.get("rung", -1))
+        rung = rungs.last_rung(t)
+        rung = -1 if rung is None else rung
         self.paused.pop(t.number, None)
         self._drop_state(t, rung)
         grade = float(self.top_rung - rung)
@@ -560,6 +578,7 @@ class Driver:
         ]
         for n in retried:
             self._emit("stale", f"trial {n} was left running by a lost driver: FAIL, retried once")
+            self._drop_states(self.study._storage.get_trial(self._trial_id(n)))
         return retried
 
     def _cost_tables(self) -> dict[str, Any]:
@@ -651,7 +670,9 @@ class Driver:
                               resume_state=os.path.join(state, f"rung{rung - 1}.pt") if rung else None,
                               save_state=os.path.join(state, f"rung{rung}.pt")
                               if rung is not None and rung < self.top_rung else None,
-                              progress_to=self.updates, tag={"trial": trial.number, "layout": layout})
+                              progress_to=self.updates, tag={"trial": trial.number, "layout": layout},
+                              upload=(self.artifact_store, absolute_storage_url(self.cfg.storage), self.study_name,
+                                      trial.number) if rung is None or rung == self.top_rung else None)
         if rung is not None:
             set_trial_attrs(self.study, trial, {"fidelity_state": rungs.RUNNING, "driver": self.driver_id})
         self.inflight[ref] = Inflight(trial, layout, ref, time.time(), estimate, rung)
@@ -763,7 +784,8 @@ class Driver:
         result = TrialResult.from_dict(payload["result"])
         env = payload["env"]
         extra = {**cost, "cuda_visible_devices": env["cuda_visible_devices"], "ray_node": env["ray_node"],
-                 "hostname": env["hostname"], "worker_pid": env["worker_pid"]}
+                 "hostname": env["hostname"], "worker_pid": env["worker_pid"],
+                 "artifacts": env.get("artifacts"), "artifacts_error": env.get("artifacts_error")}
         if result.status == "cancelled" and time.time() >= self.deadline:
             result.error = result.error or "deadline reached"
         if item.rung is not None:
@@ -773,8 +795,10 @@ class Driver:
                 extra.update(self._rung_attrs(item, result, rung_cost, env["ray_node"]))
                 if item.rung < self.top_rung:
                     attrs = {k: v for k, v in result_attrs(result).items() if k != "status"}
-                    set_trial_attrs(self.study, item.trial, {**attrs, **extra,
-                                                             "fidelity_state": rungs.PAUSED, "rung": item.rung})
+                    score = {rungs.key(item.rung, "score"): extra.pop(rungs.key(item.rung, "score"))}
+                    # The score goes last: it marks the rung done (rungs.last_rung) for a resume.
+                    set_trial_attrs(self.study, item.trial, {**attrs, **extra, "fidelity_state": rungs.PAUSED,
+                                                             "rung": item.rung, **score})
                     self.paused[item.trial.number] = item.rung
                     self._emit("finished", f"trial {item.trial.number} {item.layout}: rung {item.rung} "
                                            f"mlm {result.mlm_accuracy:.4f} latency {objective_latency(result):.2f} ms"

@@ -49,6 +49,13 @@ def rung_attrs(rung: int, fraction: float, record: dict[str, Any], score: float,
     return {k: v for k, v in attrs.items() if v is not None}
 
 
+def last_rung(t: FrozenTrial) -> int | None:
+    """The highest rung ``t`` has a result for (its score is written last of a rung's attrs, after
+    the trunk state was saved), or None."""
+    done = [int(k[4:-6]) for k in t.user_attrs if k.startswith("rung") and k.endswith("_score")]
+    return max(done) if done else None
+
+
 def populations(trials: Iterable[FrozenTrial], below: int) -> dict[int, list[Entry]]:
     """Every rung below ``below``: the layouts with a result there (any state: a stopped layout
     still counts in its rung's ranking)."""

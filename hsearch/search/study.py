@@ -613,6 +613,15 @@ def sqlite_file(url: str) -> str | None:
     return path if path and path != ":memory:" else None
 
 
+def absolute_storage_url(url: str) -> str:
+    """``url`` with a relative SQLite or journal path made absolute, so a worker in another
+    working directory opens the same file."""
+    for prefix, path in (("sqlite:///", sqlite_file(url)), (JOURNAL, journal_file(url))):
+        if path is not None and url.startswith(prefix) and not os.path.isabs(path):
+            return url.replace(path, os.path.abspath(path), 1)
+    return url
+
+
 def existing_storage_url(storage: str | os.PathLike | None) -> str:
     """:func:`hsearch.defaults.storage_url`, refused when it names a SQLite or journal file that
     does not exist: read-only commands must not make Optuna create an empty one."""
