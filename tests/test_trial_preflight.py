@@ -82,7 +82,10 @@ def test_budget_too_small_and_output_that_is_a_file(tmp_path, shared_data):
     text = _error(small, data_dir=root)
     assert "pretrain.budget '1K' is too small to take one step" in text
     assert "batch 16 x accumulation 1 x seq_len 64 = 1024 tokens" in text
-    preflight(load_recipe("cpu-small", {"pretrain.budget": "1024 tokens"}), data_dir=root)
+    preflight(load_recipe("cpu-small", {"pretrain.budget": "1024 tokens", "fidelity.rungs": [1]}), data_dir=root)
+    # With cpu-small's three rungs one step is too few: refused before any work, naming the rungs.
+    assert "1 pretraining steps are too few for these rungs" in _error(
+        load_recipe("cpu-small", {"pretrain.budget": "1024 tokens"}), data_dir=root)
     a_file = tmp_path / "result.txt"
     a_file.write_text("mine")
     assert f"--out {a_file}: exists and is not a folder" in _error(load_recipe("cpu-small", TINY), data_dir=root,

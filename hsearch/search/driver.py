@@ -526,8 +526,12 @@ class Driver:
                 pass
 
     def _drop_states(self, t) -> None:
-        for rung in range(self.top_rung):
-            self._drop_state(t, rung)
+        """Every trunk state file of ``t`` (``state/rung<r>.pt``, all hsearch's own)."""
+        folder = Path(str(t.user_attrs.get("artifacts_dir", ""))) / "state"
+        if "artifacts_dir" in t.user_attrs and folder.is_dir():
+            for path in folder.glob("rung*.pt"):
+                if path.stem[4:].isdigit():
+                    path.unlink(missing_ok=True)
 
     def _stop(self, t, reason: str) -> None:
         """A layout that will not be promoted: PRUNED, state deleted. TPE sees it as infeasible,
