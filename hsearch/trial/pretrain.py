@@ -141,23 +141,34 @@ class Stepper:
         return self.engine.module
 
 
+def _start(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: PretrainSpec, device: torch.device,
+           autocast_dtype: torch.dtype | None, stats: PretrainStats) -> tuple[Stepper, Batches, int]:
+    """What both loops start from: the seeded stepper, the batches, the tokens one step sees."""
+    torch.manual_seed(spec.seed)
+    stepper = Stepper(model, tokenizer, spec, device=device, autocast_dtype=autocast_dtype, mask_seed=spec.seed + 1)
+    stats.engine = stepper.engine.name
+    return stepper, Batches(blocks, spec.batch_size, spec.seed), spec.batch_size * spec.grad_accumulation * blocks.shape[1]
+
+
+def _warm_up(model: torch.nn.Module, stepper: Stepper, batches: Batches, spec: PretrainSpec, stats: PretrainStats,
+             progress: Callable[[dict], None]) -> None:
+    """Pay compilation and first-call costs outside the charged clock (timed apart)."""
+    model.train()
+    t0 = time.perf_counter()
+    progress({"phase": "compile" if spec.compile else "warm-up"})
+    stepper.warm_up(batches.at(0))
+    stats.compile_seconds = time.perf_counter() - t0
+
+
 def pretrain(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spec: PretrainSpec, *,
              device: torch.device, autocast_dtype: torch.dtype | None, stats: PretrainStats,
              progress: Callable[[dict], None], should_stop: Callable[[], bool]) -> torch.nn.Module:
     """Train ``model`` in place until ``spec.budget`` is spent; fills ``stats`` as it goes (so a
     failure still leaves the numbers reached). Returns the trained module."""
     budget = spec.budget
-    torch.manual_seed(spec.seed)
-    stepper = Stepper(model, tokenizer, spec, device=device, autocast_dtype=autocast_dtype, mask_seed=spec.seed + 1)
-    stats.engine = stepper.engine.name
-    batches = Batches(blocks, spec.batch_size, spec.seed)
-    tokens_per_step = spec.batch_size * spec.grad_accumulation * blocks.shape[1]
+    stepper, batches, tokens_per_step = _start(model, blocks, tokenizer, spec, device, autocast_dtype, stats)
     try:
-        model.train()
-        t0 = time.perf_counter()
-        progress({"phase": "compile" if spec.compile else "warm-up"})
-        stepper.warm_up(batches.at(0))
-        stats.compile_seconds = time.perf_counter() - t0
+        _warm_up(model, stepper, batches, spec, stats, progress)
         start = time.perf_counter()
         last_report = 0.0
         while True:
@@ -248,18 +259,10 @@ def pretrain_wsd(model: torch.nn.Module, blocks: np.ndarray, tokenizer: Any, spe
     promotion can resume it. Data order and masks depend only on the step (:class:`Batches`,
     :meth:`Stepper.seed_step`), hence the same steps in either case.
     """
-    torch.manual_seed(spec.seed)
-    stepper = Stepper(model, tokenizer, spec, device=device, autocast_dtype=autocast_dtype, mask_seed=spec.seed + 1)
-    stats.engine = stepper.engine.name
-    batches = Batches(blocks, spec.batch_size, spec.seed)
-    tokens_per_step = spec.batch_size * spec.grad_accumulation * blocks.shape[1]
+    stepper, batches, tokens_per_step = _start(model, blocks, tokenizer, spec, device, autocast_dtype, stats)
     records: list[RungRecord] = []
     try:
-        model.train()
-        t0 = time.perf_counter()
-        progress({"phase": "compile" if spec.compile else "warm-up"})
-        stepper.warm_up(batches.at(0))
-        stats.compile_seconds = time.perf_counter() - t0
+        _warm_up(model, stepper, batches, spec, stats, progress)
         step, first = 0, 0
         if resume is not None:
             _restore(stepper, resume)
