@@ -54,3 +54,18 @@ def test_lost_local_driver_settled_at_once_live_one_left_alone(tmp_path, monkeyp
     assert retry.state == TrialState.WAITING
     # A driver alive on this host keeps its trial (and neither needed a heartbeat to tell).
     assert trials[numbers["live"]].state == TrialState.RUNNING
+
+
+def test_state_cleanup_deletes_only_hsearchs_state_files(tmp_path):
+    # A lost trial's trunk states (and a half-written one) go; a user's files beside them stay.
+    d = Driver(RunConfig(storage=f"sqlite:///{tmp_path / 's.db'}"))
+    d.top_rung = 2
+    state = tmp_path / "trial-0" / "state"
+    state.mkdir(parents=True)
+    for name in ("rung0.pt", "rung1.pt", "rung0.pt.tmp", "notes.txt", "rungs.pt"):
+        (state / name).write_text("x")
+    trial = optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"artifacts_dir": str(tmp_path / "trial-0")})
+    d._drop_state(trial, 1)
+    assert not (state / "rung1.pt").exists() and (state / "rung0.pt").exists()
+    d._drop_states(trial)
+    assert sorted(p.name for p in state.iterdir()) == ["notes.txt", "rungs.pt"]

@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import time
 import uuid
@@ -526,11 +527,12 @@ class Driver:
                 pass
 
     def _drop_states(self, t) -> None:
-        """Every trunk state file of ``t`` (``state/rung<r>.pt``, all hsearch's own)."""
+        """Every trunk state file of ``t``: ``state/rung<r>.pt``, and the ``.tmp`` a worker killed
+        mid-write leaves (all hsearch's own; nothing else in the folder is touched)."""
         folder = Path(str(t.user_attrs.get("artifacts_dir", ""))) / "state"
         if "artifacts_dir" in t.user_attrs and folder.is_dir():
-            for path in folder.glob("rung*.pt"):
-                if path.stem[4:].isdigit():
+            for path in folder.iterdir():
+                if re.fullmatch(r"rung\d+\.pt(\.tmp)?", path.name):
                     path.unlink(missing_ok=True)
 
     def _stop(self, t, reason: str) -> None:
