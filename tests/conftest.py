@@ -48,6 +48,18 @@ from fixtures_search import (  # noqa: E402,F401
 )
 
 
+@pytest.fixture(scope="module")
+def trial_cache(tmp_path_factory):
+    """One tokenised-corpus cache per test module (its first trial tokenises, the rest reuse)."""
+    old = os.environ.get("HSEARCH_CACHE")
+    os.environ["HSEARCH_CACHE"] = str(tmp_path_factory.mktemp("hsearch-cache"))
+    yield os.environ["HSEARCH_CACHE"]
+    if old is None:
+        os.environ.pop("HSEARCH_CACHE", None)
+    else:
+        os.environ["HSEARCH_CACHE"] = old
+
+
 _LAST_RAY_USER = pytest.StashKey[str | None]()
 
 

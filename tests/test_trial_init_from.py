@@ -8,7 +8,6 @@ same files. Mismatches are one-line errors before any training.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import string
 
@@ -53,17 +52,6 @@ def ckpt(tmp_path_factory):
     _save_tokenizer(vocab, folder)
     _save_bert(folder, len(vocab))
     return folder
-
-
-@pytest.fixture(scope="module")
-def trial_cache(tmp_path_factory):
-    old = os.environ.get("HSEARCH_CACHE")
-    os.environ["HSEARCH_CACHE"] = str(tmp_path_factory.mktemp("hsearch-cache"))
-    yield os.environ["HSEARCH_CACHE"]
-    if old is None:
-        os.environ.pop("HSEARCH_CACHE", None)
-    else:
-        os.environ["HSEARCH_CACHE"] = old
 
 
 def _recipe(ckpt, **overrides):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 
 import numpy as np
@@ -20,18 +19,6 @@ TINY = {
     "corpus.eval_blocks": 16, "finetune.tasks": {}, "latency.enabled": False,
     "fidelity.rungs": [1],  # one rung (WSD): a few steps cannot hold three
 }
-
-
-@pytest.fixture(scope="module")
-def trial_cache(tmp_path_factory):
-    """One tokenised-corpus cache for this module (the first trial tokenises, the rest reuse)."""
-    old = os.environ.get("HSEARCH_CACHE")
-    os.environ["HSEARCH_CACHE"] = str(tmp_path_factory.mktemp("hsearch-cache"))
-    yield os.environ["HSEARCH_CACHE"]
-    if old is None:
-        os.environ.pop("HSEARCH_CACHE", None)
-    else:
-        os.environ["HSEARCH_CACHE"] = old
 
 
 def _majority_rate(labels):

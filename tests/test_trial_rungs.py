@@ -23,22 +23,11 @@ WSD = {
 }
 
 
-@pytest.fixture(scope="module")
-def rung_cache(tmp_path_factory):
-    old = os.environ.get("HSEARCH_CACHE")
-    os.environ["HSEARCH_CACHE"] = str(tmp_path_factory.mktemp("hsearch-cache"))
-    yield
-    if old is None:
-        os.environ.pop("HSEARCH_CACHE", None)
-    else:
-        os.environ["HSEARCH_CACHE"] = old
-
-
 def _weights(result) -> dict[str, torch.Tensor]:
     return load_file(os.path.join(result.checkpoint_dir, "model.safetensors"))
 
 
-def test_rung_by_rung_equals_straight_training(shared_data, rung_cache, tmp_path):
+def test_rung_by_rung_equals_straight_training(shared_data, trial_cache, tmp_path):
     recipe = load_recipe("cpu-small", WSD)
     layout = "hbert-v1"
     straight = run_trial(layout, recipe, data_dir=shared_data, out_dir=tmp_path / "straight", keep_checkpoint=True)
@@ -77,7 +66,7 @@ def test_rung_by_rung_equals_straight_training(shared_data, rung_cache, tmp_path
     assert single.mlm_accuracy == straight.mlm_accuracy
 
 
-def test_resume_state_is_checked(shared_data, rung_cache, tmp_path):
+def test_resume_state_is_checked(shared_data, trial_cache, tmp_path):
     recipe = load_recipe("cpu-small", WSD)
     state = tmp_path / "s0.pt"
     run_trial("bert-base", recipe, data_dir=shared_data, rung=0, save_state=state)
