@@ -7,6 +7,7 @@ import glob
 import os
 import signal
 import subprocess
+import time
 from collections import Counter
 
 import optuna
@@ -135,6 +136,9 @@ def test_sigkill_mid_search_then_resume_keeps_every_rung(repo_root, ray_cluster,
         if driver.poll() is None:
             driver.kill()
         log.close()
+    # Past the grace period (2 x --heartbeat) every paused layout's last beat is stale, so the
+    # second driver must adopt it, not let Optuna's stale-trial check fail it.
+    time.sleep(5)
     before = {t.number: t for t in _trials(url)}
     scored = {n: {k: v for k, v in t.user_attrs.items() if k.startswith("rung0_")} for n, t in before.items()
               if rungs.key(0, "score") in t.user_attrs}

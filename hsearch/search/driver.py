@@ -512,6 +512,9 @@ class Driver:
             self._stop(t, f"{why}; no trunk state of rung {rung} to resume ({state})")
             return
         set_trial_attrs(self.study, t, {"driver": self.driver_id, "fidelity_state": rungs.PAUSED})
+        # Beat at once: its last beat is the lost driver's, and the stale-trial check that ends
+        # the settling would otherwise fail (and retrain) the layout just adopted.
+        self.storage.record_heartbeat(t._trial_id)
         self.paused[t.number] = rung
         self._emit("adopted", f"trial {t.number} {t.user_attrs.get('layout', '?')}: paused at rung {rung} ({why})")
 
@@ -688,6 +691,10 @@ class Driver:
     def _promote(self, left: float) -> bool:
         """Start the ASHA promotion a free slot should take, if one fits in the time left."""
         trials = self.study.get_trials(deepcopy=False)
+        for t in trials:  # failed meanwhile by another driver's stale check (our beats lapsed)
+            if t.number in self.paused and t.state != TrialState.RUNNING:
+                self.paused.pop(t.number)
+                self._emit("stale", f"trial {t.number} was paused but is {t.state.name} in the study: not promoted")
         pick = fidelity.next_promotion(rungs.populations(trials, self.top_rung), self.paused, self.fid.eta)
         if pick is None:
             return False
