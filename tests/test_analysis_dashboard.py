@@ -3,60 +3,32 @@ rendered by headless Chromium."""
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
-import subprocess
-import sys
-import urllib.request
-from pathlib import Path
 
 import pytest
 from analysis_study import SAMPLED
+from fixtures_dashboard import chromium, dashboard, get_json
 from PIL import Image
 
 from hsearch.cli import main
-from hsearch.net import free_port
 
 pytest_plugins = ["analysis_study"]  # the session-scoped tiny_study fixture, run once
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-def _get(url: str):
-    with urllib.request.urlopen(url, timeout=30) as resp:
-        return json.loads(resp.read())
-
 
 @pytest.fixture()
-def dashboard(tiny_study):
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hsearch.cli", "dashboard", "--storage", tiny_study.storage,
-         "--study", tiny_study.name, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        line = proc.stdout.readline()  # printed once the socket is bound
-        assert line.startswith("optuna-dashboard on http://127.0.0.1:"), (line, proc.stderr.read() if proc.poll() is not None else "")
-        url = line.split()[2]
-        yield proc, port, url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def board(tiny_study):
+    with dashboard("--storage", tiny_study.storage, "--study", tiny_study.name) as b:
+        yield b
 
 
-def test_dashboard_serves_the_study_over_http(tiny_study, dashboard):
-    proc, port, url = dashboard
+def test_dashboard_serves_the_study_over_http(tiny_study, board):
+    port, url = board.port, board.url
     assert url.startswith(f"http://127.0.0.1:{port}/dashboard/studies/")
-    studies = _get(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
+    studies = get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
     mine = [s for s in studies if s["study_name"] == tiny_study.name]
     assert len(mine) == 1 and mine[0]["directions"] == ["maximize", "minimize"]
-    detail = _get(f"http://127.0.0.1:{port}/api/studies/{mine[0]['study_id']}")
+    detail = get_json(f"http://127.0.0.1:{port}/api/studies/{mine[0]['study_id']}")
     assert detail["objective_names"] == ["mean_accuracy", "latency_ms"]  # axis labels
     number = tiny_study.numbers[SAMPLED[0]]
     trial = next(t for t in detail["trials"] if t["number"] == number)
@@ -72,22 +44,13 @@ def test_dashboard_serves_the_study_over_http(tiny_study, dashboard):
         with socket.socket() as s:
             s.settimeout(5)
             assert s.connect_ex((other, port)) != 0
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0
+    board.proc.send_signal(signal.SIGTERM)  # a clean stop: exit code 0
+    assert board.proc.wait(timeout=20) == 0
 
 
-def test_dashboard_renders_in_headless_chromium(tiny_study, dashboard, tmp_path):
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does")
-    proc, port, url = dashboard
-    flags = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000",
-        "--window-size=1280,900",
-    ]
+def test_dashboard_renders_in_headless_chromium(tiny_study, board, tmp_path):
     shot = tmp_path / "dashboard.png"
-    subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=180)
+    chromium(tmp_path / "profile", f"--screenshot={shot}", board.url)
     assert shot.is_file(), "chromium wrote no screenshot"
     with Image.open(shot) as im:
         assert im.size == (1280, 900)
@@ -96,7 +59,7 @@ def test_dashboard_renders_in_headless_chromium(tiny_study, dashboard, tmp_path)
         assert colours is None or len(colours) > 50, "the screenshot is (nearly) one colour"
         lo, hi = zip(*rgb.getextrema())
         assert min(lo) < 100 and max(hi) > 200  # dark text on a light page
-    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+    dom = chromium(tmp_path / "profile", "--dump-dom", board.url).stdout
     assert "<title>Optuna Dashboard</title>" in dom
     assert tiny_study.name in dom  # the JS app fetched and rendered the study
     assert "mean_accuracy" in dom or "Trials" in dom

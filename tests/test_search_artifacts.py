@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.request
 
 import optuna
 import pytest
-from fixtures_search import free_port, write_recipe
+from fixtures_dashboard import dashboard, get_json
+from fixtures_search import write_recipe
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 from hsearch.cli import main
 from hsearch.errors import HsearchError
 from hsearch.search.artifacts import open_store
-
-def _get(url: str):
-    with urllib.request.urlopen(url, timeout=30) as resp:
-        return json.loads(resp.read())
-
 
 RELOAD = """
 import sys, torch
@@ -70,22 +65,14 @@ def test_a_trial_from_the_other_node_exports_from_the_store(repo_root, two_nodes
     assert reload.stdout.strip().endswith("True")
 
     # optuna-dashboard lists the files on the trial page and serves them from the study's store.
-    port = free_port()
-    board = subprocess.Popen([sys.executable, "-m", "hsearch.cli", "dashboard", "--storage", f"sqlite:///{db}",
-                              "--port", str(port), "--no-notes"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-    try:
-        assert board.stdout.readline().startswith("optuna-dashboard on http://127.0.0.1:")
-        detail = _get(f"http://127.0.0.1:{port}/api/studies/{study._study_id}")
+    with dashboard("--storage", f"sqlite:///{db}", "--no-notes") as board:
+        detail = get_json(f"{board.api}/studies/{study._study_id}")
         page = next(t for t in detail["trials"] if t["number"] == other.number)
         listed = {a["filename"]: a["artifact_id"] for a in page["artifacts"]}
         assert set(listed) == {"result.json", "tokenizer.tar.gz", "checkpoint.tar.gz"}
-        url = f"http://127.0.0.1:{port}/artifacts/{study._study_id}/{page['trial_id']}/{listed['result.json']}"
+        url = f"http://127.0.0.1:{board.port}/artifacts/{study._study_id}/{page['trial_id']}/{listed['result.json']}"
         with urllib.request.urlopen(url, timeout=30) as resp:
             assert json.loads(resp.read())["layout"] == other.user_attrs["layout"]
-    finally:
-        board.send_signal(signal.SIGTERM)
-        board.wait(timeout=20)
 
 
 def test_bad_store_urls_are_one_line_errors(tmp_path):

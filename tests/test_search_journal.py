@@ -10,6 +10,7 @@ import time
 
 import optuna
 import pytest
+from fixtures_dashboard import dashboard, get_json
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -196,34 +197,15 @@ def test_run_then_status_on_a_journal_file(repo_root, tiny_recipe, ray_cluster, 
 def test_dashboard_on_a_journal_file(tmp_path):
     """`hsearch dashboard --storage journal://...` serves the study, with hsearch's notes and the
     attrs added to finished trials."""
-    import signal
-    import urllib.request
-
-    from hsearch.net import free_port
-
     log = tmp_path / "d.log"
     url = f"journal://{log}"
     study = open_study(url, "dash", objective="mean", sampler="random", seed=0)
     t = study.ask()
     record_result(study, t, _complete("SASASASASASA:sub", 0.6, 3.0), "mean")
     set_finished_trial_attrs(study, 0, {"reeval_seeds": 3})
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hsearch.cli", "dashboard", "--storage", url, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("optuna-dashboard on http://127.0.0.1:"), (line, proc.stderr.read() if proc.poll() is not None else "")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=30) as resp:
-            (summary,) = json.loads(resp.read())["study_summaries"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}", timeout=30) as resp:
-            (trial,) = json.loads(resp.read())["trials"]
+    with dashboard("--storage", url) as board:
+        (summary,) = get_json(f"{board.api}/studies")["study_summaries"]
+        (trial,) = get_json(f"{board.api}/studies/{summary['study_id']}")["trials"]
         attrs = {a["key"]: a["value"] for a in trial["user_attrs"]}
         assert attrs["layout"] == "SASASASASASA:sub" and attrs["reeval_seeds"] == "3"
         assert "| kind | **S** | **A**" in trial["note"]["body"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

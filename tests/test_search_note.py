@@ -3,28 +3,21 @@ it is written and kept, and the real optuna-dashboard page rendered by headless 
 
 from __future__ import annotations
 
-import json
-import re
 import logging
-import signal
-import subprocess
-import sys
-import urllib.request
-from pathlib import Path
+import re
 from types import SimpleNamespace
 
 import optuna
 import pytest
+from fixtures_dashboard import chromium, dashboard, get_json
 from optuna.trial import TrialState
 
 from hsearch.layout import Layout
-from hsearch.net import free_port
 from hsearch.search.note import FOOTER, trial_note, write_note, write_notes
 from hsearch.search.space import load_space
 from hsearch.search.study import make_storage, open_study, result_attrs
 from hsearch.trial.result import TaskScore, TrialResult
 
-CHROMIUM = "/usr/bin/chromium"
 LAYOUT = "SASASASASASA:sub"
 
 
@@ -168,50 +161,25 @@ def test_write_note_on_finished_trials_keeps_edited_notes_and_never_raises(tmp_p
     assert "could not write the dashboard note of trial 99" in caplog.text
 
 
-def _get(url: str):
-    with urllib.request.urlopen(url, timeout=30) as resp:
-        return json.loads(resp.read())
-
-
 def test_dashboard_writes_notes_at_start_and_chromium_shows_them(tmp_path):
     """An existing study without notes: `hsearch dashboard` writes them; the trial page shows
     the layout strip and the scores."""
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does")
     url = f"sqlite:///{tmp_path / 'd.db'}"
     study = _study_with_trials(url)
     assert _note(study, 0) == ""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hsearch.cli", "dashboard", "--storage", url, "--study", "notes",
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("optuna-dashboard on http://127.0.0.1:"), (line, proc.stderr.read() if proc.poll() is not None else "")
-        base = line.split()[2]
+    with dashboard("--storage", url, "--study", "notes") as board:
+        base = board.url
         study_id = base.rstrip("/").rsplit("/", 1)[1]
-        detail = _get(f"http://127.0.0.1:{port}/api/studies/{study_id}")
+        detail = get_json(f"{board.api}/studies/{study_id}")
         notes = {t["number"]: t["note"]["body"] for t in detail["trials"]}
         assert "| kind | **S** | **A**" in notes[0] and "**Why it failed**" in notes[1]
-        flags = [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000",
-            "--window-size=1280,900",
-        ]
         page = f"{base}/trials?numbers=0"
-        dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=180).stdout
+        dom = chromium(tmp_path / "profile", "--dump-dom", page).stdout
         assert "<title>Optuna Dashboard</title>" in dom
         assert re.search(rf"<h3>Trial 0: <code[^>]*>{LAYOUT}</code> \(hbert-v1\)</h3>", dom), dom[-3000:]
         # the strip renders as a table: the kind row's cells, bold
         assert "<td>kind</td>" in dom and dom.count("<strong>A</strong>") >= 6
         assert "0.6012 ± 0.0123 (std over 3 fine-tuning seeds)" in dom
         assert "3.210 ms" in dom and "1.23M in 500 steps" in dom
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    err = proc.stderr.read()
+    err = board.proc.stderr.read()
     assert "wrote the notes of 2 trial(s)" in err, err
