@@ -63,6 +63,27 @@ def test_asha_with_a_faithful_low_rung_needs_less_compute(repo_root):
     assert asha is not None and full is not None and asha < full
 
 
+def test_report_states_the_goal_the_table_front_and_rung_correlation(repo_root, tmp_path):
+    from hsearch.bench.replay import write_report
+
+    space = load_space(repo_root / "search_spaces" / "hbert.yaml")
+    objectives, latencies = [0.4, 0.6, 0.5, 0.7, 0.3, 0.65], [5.0, 6.0, 4.0, 9.0, 3.0, 9.5]
+    # rung 0 ranks exactly as the objective does; rung 1 exactly reversed
+    table = _table(space, objectives, latencies, [1 / 9, 1 / 3, 1.0], rung_score=lambda o, r: o if r == 0 else -o)
+    cmp = compare(table, space, budget=6 * (90 + 5 + 300), seeds=3, workers=2, strategies=("tpe", "asha-tpe"))
+    md = write_report(cmp, table, tmp_path / "out", "t.jsonl").read_text()
+    report = json.loads((tmp_path / "out" / "replay.json").read_text())
+    # non-dominated by hand: (0.7, 9.0), (0.6, 6.0), (0.5, 4.0), (0.3, 3.0); (0.4, 5) and (0.65, 9.5) are dominated
+    front = {(0.7, 9.0), (0.6, 6.0), (0.5, 4.0), (0.3, 3.0)}
+    point = {c.layout: (c.objective, c.latency_ms) for c in table.curves}
+    assert {point[lay] for lay in report["table_front"]} == front
+    assert report["table_hypervolume"] == pytest.approx(hypervolume(sorted(front), reference(table)))
+    assert report["rung_spearman"] == [pytest.approx(1.0), pytest.approx(-1.0)]
+    assert "The table's own front: 4 of 6 layouts" in md and "rung 0 (0.111): +1.00, rung 1 (0.333): -1.00" in md
+    assert "- asha-tpe: " in md and (tmp_path / "out" / "replay.png").stat().st_size > 0
+    assert set(report["traces"]) == {"tpe", "asha-tpe"} and len(report["traces"]["tpe"]) == 3
+
+
 def test_unknown_strategy_is_named(repo_root):
     space = load_space(repo_root / "search_spaces" / "hbert.yaml")
     table = _table(space, [0.5], [1.0], [1.0])

@@ -323,6 +323,22 @@ def full_trial_seconds(table: Table) -> float:
     return statistics.fmean(c.full_seconds() for c in table.curves)
 
 
+def rung_spearman(table: Table) -> list[float | None]:
+    """Over all recorded layouts, Spearman's rho between each lower rung's promotion score and the
+    top-rung objective: how much ASHA's early stops can know."""
+    from hsearch.fidelity import spearman
+
+    objectives = [c.objective for c in table.curves]
+    return [spearman([c.rung_scores[r] for c in table.curves], objectives) for r in range(len(table.fractions) - 1)]
+
+
+def table_front(table: Table) -> list[Curve]:
+    """The recorded layouts no other recorded layout dominates (objective up, latency down)."""
+    return [c for c in table.curves
+            if not any(o.objective >= c.objective and o.latency_ms <= c.latency_ms
+                       and (o.objective, o.latency_ms) != (c.objective, c.latency_ms) for o in table.curves)]
+
+
 def summary_rows(cmp: Comparison, fractions: Sequence[float] = (1 / 9, 1 / 3, 2 / 3, 1.0)) -> list[list[str]]:
     rows = []
     for s, traces in cmp.traces.items():
@@ -369,7 +385,15 @@ def write_report(cmp: Comparison, table: Table, out_dir: Path, source: str) -> P
         "|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in summary_rows(cmp)]
-    lines.append("")
+    front = table_front(table)
+    best = hypervolume([(c.objective, c.latency_ms) for c in front], cmp.ref)
+    rhos = rung_spearman(table)
+    lines += ["", f"The table's own front: {len(front)} of {len(table.curves)} layouts, hypervolume {best:.4f} "
+                  "(what a search that trained every recorded layout reaches).",
+              "Spearman's rho between each lower rung's promotion score and the objective, over all recorded "
+              "layouts: " + ", ".join(f"rung {r} ({table.fractions[r]:.3g}): "
+                                      + ("n/a" if rho is None else f"{rho:+.2f}") for r, rho in enumerate(rhos))
+              + ".", ""]
     goal = {}
     if target is not None:
         lines.append(f"Goal: reach full-fidelity TPE's final median hypervolume ({target:.4f}) with at most 1/3 of "
@@ -385,6 +409,7 @@ def write_report(cmp: Comparison, table: Table, out_dir: Path, source: str) -> P
     (out_dir / "replay.json").write_text(json.dumps({
         "source": source, "layouts": len(table.curves), "budget_seconds": cmp.budget, "seeds": cmp.seeds,
         "workers": cmp.workers, "reference": cmp.ref, "goal_compute_fraction": goal,
+        "table_front": [c.layout for c in front], "table_hypervolume": best, "rung_spearman": rhos,
         "traces": {s: [{"seed": t.seed, "compute": t.compute, "hv": t.hv} for t in ts] for s, ts in cmp.traces.items()},
     }, indent=1))
     return out_dir / "replay.md"
