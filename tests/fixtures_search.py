@@ -203,6 +203,33 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Comp
     return subprocess.run(hsearch_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+def study_trials(url: str, name: str) -> list:
+    """The study's trials, or none while the driver has not created it yet."""
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=name, storage=url).get_trials()
+    except KeyError:
+        return []
+
+
+def sigkill_driver_when(args: list[str], cwd: Path, ready, *, timeout: float, interval: float, what: str) -> None:
+    """Run ``hsearch ARGS`` (its output in ``cwd/first.log``) and SIGKILL it once ``ready()``
+    holds, as a crash or an OOM kill would; the process is gone when this returns."""
+    import signal
+
+    with open(cwd / "first.log", "w") as log:
+        driver = subprocess.Popen(hsearch_cmd(*args), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(ready, timeout=timeout, interval=interval, what=what)
+            os.kill(driver.pid, signal.SIGKILL)
+            driver.wait(timeout=30)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+                driver.wait()
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
     end = time.time() + timeout
     while time.time() < end:

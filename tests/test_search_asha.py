@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import glob
 import os
-import signal
-import subprocess
 import time
 from collections import Counter
 
 import optuna
 import pytest
 import torch
-from fixtures_search import hsearch_cmd, run_cli, wait_until, write_recipe
+from fixtures_search import run_cli, sigkill_driver_when, study_trials, write_recipe
 from optuna.trial import TrialState
 
 from hsearch.cli import main
@@ -107,11 +105,8 @@ def test_status_shows_the_rungs_and_their_rank_correlation(asha_study, capsys):
     assert "rung 2 (1 of the budget)" in out
 
 
-def _trials(url: str, name: str = "hbert-multi"):
-    try:
-        return optuna.load_study(study_name=name, storage=url).get_trials()
-    except KeyError:
-        return []
+def _trials(url: str):
+    return study_trials(url, "hbert-multi")
 
 
 def test_sigkill_mid_search_then_resume_keeps_every_rung(repo_root, ray_cluster, shared_data, tmp_path):
@@ -121,21 +116,13 @@ def test_sigkill_mid_search_then_resume_keeps_every_rung(repo_root, ray_cluster,
             "--storage", url, "--address", ray_cluster.address, "--data-dir", str(shared_data),
             "--artifacts", str(tmp_path / "art"), "--max-trials", "9", "--heartbeat", "2", "--seed", "0",
             "--sampler", "random", "--budget", "30m", "--reevaluate-share", "0"]
-    log = open(tmp_path / "first.log", "w")
-    driver = subprocess.Popen(hsearch_cmd(*args), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        def ready():  # some layouts paused with their state, and a promotion or new layout in flight
-            ts = _trials(url)
-            paused = [t for t in ts if t.user_attrs.get("fidelity_state") == rungs.PAUSED]
-            running = [t for t in ts if t.user_attrs.get("fidelity_state") == rungs.RUNNING]
-            return paused and running and len(paused) >= 2
-        wait_until(ready, timeout=300, interval=0.2, what="paused layouts and one in flight")
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-        log.close()
+    def ready():  # some layouts paused with their state, and a promotion or new layout in flight
+        ts = _trials(url)
+        paused = [t for t in ts if t.user_attrs.get("fidelity_state") == rungs.PAUSED]
+        running = [t for t in ts if t.user_attrs.get("fidelity_state") == rungs.RUNNING]
+        return paused and running and len(paused) >= 2
+
+    sigkill_driver_when(args, tmp_path, ready, timeout=300, interval=0.2, what="paused layouts and one in flight")
     # Past the grace period (2 x --heartbeat) every paused layout's last beat is stale, so the
     # second driver must adopt it, not let Optuna's stale-trial check fail it.
     time.sleep(5)

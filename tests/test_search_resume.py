@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 from collections import Counter
 
-import optuna
-from fixtures_search import hsearch_cmd, run_cli, wait_until, write_recipe
+from fixtures_search import run_cli, sigkill_driver_when, study_trials, write_recipe
 from optuna.trial import TrialState
 
 from hsearch.cli import main
 
 
 def _trials(url: str):
-    try:
-        return optuna.load_study(study_name="hbert-tiny", storage=url).get_trials()
-    except KeyError:  # study not created yet
-        return []
+    return study_trials(url, "hbert-tiny")
 
 
 def test_sigkill_then_rerun_retries_stale_trial_once(repo_root, ray_cluster, shared_data, tmp_path, capsys):
@@ -30,27 +23,18 @@ def test_sigkill_then_rerun_retries_stale_trial_once(repo_root, ray_cluster, sha
     args = ["run", "--space", str(repo_root / "search_spaces" / "hbert.yaml"), "--recipe", str(recipe),
             "--storage", url, "--address", ray_cluster.address, "--data-dir", str(shared_data),
             "--artifacts", str(tmp_path / "art"), "--max-trials", "3", "--heartbeat", "2", "--seed", "0"]
-    log = open(tmp_path / "first.log", "w")
-    driver = subprocess.Popen(hsearch_cmd(*args), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        # Kill once one trial has finished and another is in flight that started after it
-        # finished: that one has its whole 5 s budget ahead, so it cannot complete before the
-        # kill lands (trials started together also finish together).
-        def ready():
-            ts = _trials(url)
-            done = [t for t in ts if t.state == TrialState.COMPLETE]
-            last_done = max((t.datetime_complete for t in done), default=None)
-            running = [t for t in ts if t.state == TrialState.RUNNING and t.user_attrs.get("dispatched")
-                       and last_done is not None and t.datetime_start > last_done]
-            return (done, running) if done and running else None
+    # Kill once one trial has finished and another is in flight that started after it
+    # finished: that one has its whole 5 s budget ahead, so it cannot complete before the
+    # kill lands (trials started together also finish together).
+    def ready():
+        ts = _trials(url)
+        done = [t for t in ts if t.state == TrialState.COMPLETE]
+        last_done = max((t.datetime_complete for t in done), default=None)
+        running = [t for t in ts if t.state == TrialState.RUNNING and t.user_attrs.get("dispatched")
+                   and last_done is not None and t.datetime_start > last_done]
+        return (done, running) if done and running else None
 
-        wait_until(ready, timeout=240, interval=0.3, what="a complete and a running trial")
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-        log.close()
+    sigkill_driver_when(args, tmp_path, ready, timeout=240, interval=0.3, what="a complete and a running trial")
     killed = {t.number for t in _trials(url) if t.state == TrialState.RUNNING}
     assert killed, "the killed driver left no trial RUNNING"
     snapshot = {t.number: t.values for t in _trials(url) if t.state == TrialState.COMPLETE}
