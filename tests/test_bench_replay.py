@@ -84,6 +84,22 @@ def test_report_states_the_goal_the_table_front_and_rung_correlation(repo_root, 
     assert set(report["traces"]) == {"tpe", "asha-tpe"} and len(report["traces"]["tpe"]) == 3
 
 
+def test_the_space_seeds_are_proposed_first_as_the_driver_queues_them(repo_root):
+    from hsearch.bench.replay import _Proposer
+    from hsearch.layout import resolve
+
+    space = load_space(repo_root / "search_spaces" / "hbert.yaml")
+    seeds = ["SSSSSSSSSSSS:post", "AAAAAAAAAAAA:post", "SASASASASASA:sub", "SSAAAAAAAASS:sub"]
+    others = _table(space, [0.1] * 6, [1.0] * 6, [1.0]).curves
+    layouts = [c.layout for c in others[:3]] + seeds + [c.layout for c in others[3:]]
+    curves = [Curve(lay, space.params_for(resolve(lay)[0]), (0.5,), 0.5, 1.0, 0.1, 10, 1.0, 1.0) for lay in layouts]
+    table = Table({}, [1.0], 0.2, 0.0, 3, curves)
+    for sampler in ("random", "tpe", "nsga2"):
+        proposer = _Proposer(table, space, sampler, seed=0)
+        assert [layouts[proposer.propose()] for _ in range(4)] == seeds
+        assert layouts[proposer.propose()] not in seeds
+
+
 def test_unknown_strategy_is_named(repo_root):
     space = load_space(repo_root / "search_spaces" / "hbert.yaml")
     table = _table(space, [0.5], [1.0], [1.0])

@@ -6,9 +6,10 @@ the same numbers a promoted layout gets, see ``tests/test_trial_rungs.py``) and 
 line per layout, so recording can stop and go on in another sitting.
 
 ``simulate`` replays such a table, as Syne Tune's simulator does with tabulated benchmarks: a
-strategy proposes layouts (Optuna's samplers over the real space; a proposal is answered by the
-recorded layout nearest to it, by Hamming distance over the layer choices, among those not tried
-yet), pays the recorded cost of what it trains on ``workers`` simulated slots, and ASHA promotes
+strategy proposes layouts (the space's seeds first, as the driver queues them, then Optuna's
+samplers over the real space; a proposal is answered by the recorded layout nearest to it, by
+Hamming distance over the layer choices, among those not tried yet), pays the recorded cost of
+what it trains on ``workers`` simulated slots, and ASHA promotes
 with the driver's own rules (:func:`hsearch.fidelity.next_promotion`). A task's cost is the cost
 model's step time times the steps it runs (a promotion resumes: only the new steps, and the lower
 rungs' decay branches are paid only when trained from scratch), plus the recorded evaluation,
@@ -172,6 +173,10 @@ class _Proposer:
                     "tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True),
                     "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed, population_size=8)}
         self.study = optuna.create_study(directions=["maximize", "minimize"], sampler=samplers[sampler]())
+        recorded = {c.layout for c in table.curves}
+        for preset in space.seeds:  # the driver queues the space's seeds before the sampler's own
+            if str(preset.layout) in recorded:
+                self.study.enqueue_trial(dict(preset.params))
         self.space, self.table = space, table
         self.untried = list(range(len(table.curves)))
         self.rng = random.Random(seed)
