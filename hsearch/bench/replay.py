@@ -9,11 +9,11 @@ line per layout, so recording can stop and go on in another sitting.
 strategy proposes layouts (the space's seeds first, as the driver queues them, then Optuna's
 samplers over the real space; a proposal is answered by the recorded layout nearest to it, by
 Hamming distance over the layer choices, among those not tried yet), pays the recorded cost of
-what it trains on ``workers`` simulated slots, and ASHA promotes
-with the driver's own rules (:func:`hsearch.fidelity.next_promotion`). A task's cost is the cost
-model's step time times the steps it runs (a promotion resumes: only the new steps, and the lower
-rungs' decay branches are paid only when trained from scratch), plus the recorded evaluation,
-fine-tuning (top rung only) and latency time.
+what it trains on ``workers`` simulated slots, and ASHA promotes with the driver's own rules
+(:func:`hsearch.fidelity.next_promotion`). A task's cost is the cost model's step time times the
+steps it runs (a promotion resumes: only the new steps, and the lower rungs' decay branches are
+paid only when trained from scratch), plus the recorded evaluation, fine-tuning (top rung only)
+and latency time.
 """
 
 from __future__ import annotations
