@@ -25,10 +25,10 @@ def board(tiny_study):
 def test_dashboard_serves_the_study_over_http(tiny_study, board):
     port, url = board.port, board.url
     assert url.startswith(f"http://127.0.0.1:{port}/dashboard/studies/")
-    studies = get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
+    studies = get_json(f"{board.api}/studies")["study_summaries"]
     mine = [s for s in studies if s["study_name"] == tiny_study.name]
     assert len(mine) == 1 and mine[0]["directions"] == ["maximize", "minimize"]
-    detail = get_json(f"http://127.0.0.1:{port}/api/studies/{mine[0]['study_id']}")
+    detail = get_json(f"{board.api}/studies/{mine[0]['study_id']}")
     assert detail["objective_names"] == ["mean_accuracy", "latency_ms"]  # axis labels
     number = tiny_study.numbers[SAMPLED[0]]
     trial = next(t for t in detail["trials"] if t["number"] == number)

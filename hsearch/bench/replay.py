@@ -339,9 +339,10 @@ def rung_spearman(table: Table) -> list[float | None]:
 
 def table_front(table: Table) -> list[Curve]:
     """The recorded layouts no other recorded layout dominates (objective up, latency down)."""
-    return [c for c in table.curves
-            if not any(o.objective >= c.objective and o.latency_ms <= c.latency_ms
-                       and (o.objective, o.latency_ms) != (c.objective, c.latency_ms) for o in table.curves)]
+    from hsearch.front import front_indices
+
+    points = [(c.objective, c.latency_ms) for c in table.curves]
+    return [table.curves[i] for i in front_indices(points, (True, False))]
 
 
 def summary_rows(cmp: Comparison, fractions: Sequence[float] = (1 / 9, 1 / 3, 2 / 3, 1.0)) -> list[list[str]]:
