@@ -128,13 +128,16 @@ def test_budget_no_trial_starts_that_cannot_finish(repo_root, tiny_recipe, ray_c
 
 
 def test_deadline_cancels_a_running_trial(repo_root, ray_cluster, shared_data, tmp_path):
-    # A step budget far beyond the run budget, with an overhead guess that lets it start.
+    # A step budget far beyond the run budget, with an overhead guess that lets it start. The run
+    # budget also pays for opening the study and the cost table (9 s on a slow CI machine), so it
+    # leaves room for that before the first trial.
     long = write_recipe(tmp_path / "long.yaml", "long", **{"pretrain.budget": "1000000 steps"})
     db = tmp_path / "c.db"
+    budget = 30
     t0 = time.time()
     assert main(_run_args(repo_root / "search_spaces" / "hbert.yaml", long, db, ray_cluster, shared_data,
-                          tmp_path, "--budget", "10s", "--trial-overhead", "1", "--max-trials", "1")) == 1
-    assert time.time() - t0 < 10 + 10 + 8 + 30
+                          tmp_path, "--budget", f"{budget}s", "--trial-overhead", "1", "--max-trials", "1")) == 1
+    assert time.time() - t0 < budget + 10 + 8 + 30
     trials = _study(db, "hbert-long").get_trials()
     (t,) = [t for t in trials if t.user_attrs.get("dispatched")]
     assert t.state == TrialState.FAIL and t.user_attrs["outcome"] == "cancelled"
