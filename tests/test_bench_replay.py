@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import optuna
 import pytest
 
 from hsearch.bench.replay import Curve, Table, compare, hypervolume, reference, simulate
@@ -82,6 +83,7 @@ def test_report_states_the_goal_the_table_front_and_rung_correlation(repo_root, 
     assert "The table's own front: 4 of 6 layouts" in md and "rung 0 (0.111): +1.00, rung 1 (0.333): -1.00" in md
     assert "- asha-tpe: " in md and (tmp_path / "out" / "replay.png").stat().st_size > 0
     assert set(report["traces"]) == {"tpe", "asha-tpe"} and len(report["traces"]["tpe"]) == 3
+    assert report["optuna"] == optuna.__version__ and f"Samplers: Optuna {optuna.__version__}" in md
 
 
 def test_the_space_seeds_are_proposed_first_as_the_driver_queues_them(repo_root):

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from hsearch.fidelity import RungPlan, next_promotion
+from hsearch.fidelity import Entry, RungPlan, next_promotion
+from hsearch.front import front_indices
 
 STRATEGIES = ("random", "tpe", "nsga2", "asha-random", "asha-tpe")
 
@@ -275,8 +276,6 @@ def simulate(table: Table, space, strategy: str, seed: int, budget: float, worke
         order += 1
         return True
 
-    from hsearch.fidelity import Entry
-
     for _ in range(workers):
         if not start(0.0):
             break
@@ -339,8 +338,6 @@ def rung_spearman(table: Table) -> list[float | None]:
 
 def table_front(table: Table) -> list[Curve]:
     """The recorded layouts no other recorded layout dominates (objective up, latency down)."""
-    from hsearch.front import front_indices
-
     points = [(c.objective, c.latency_ms) for c in table.curves]
     return [table.curves[i] for i in front_indices(points, (True, False))]
 
@@ -380,6 +377,8 @@ def write_plot(cmp: Comparison, path: Path, best: float) -> None:
 
 def write_report(cmp: Comparison, table: Table, out_dir: Path, source: str) -> Path:
     """``replay.md`` (with the goal check), ``replay.json`` and ``replay.png`` in ``out_dir``."""
+    import optuna
+
     out_dir.mkdir(parents=True, exist_ok=True)
     front = table_front(table)
     best = hypervolume([(c.objective, c.latency_ms) for c in front], cmp.ref)
@@ -392,7 +391,8 @@ def write_report(cmp: Comparison, table: Table, out_dir: Path, source: str) -> P
         f"{table.hardware.get('device_name', '?')}, torch {table.hardware.get('torch', '?')}.",
         f"Each strategy ran {cmp.seeds} search seeds on {cmp.workers} simulated slots with a compute budget of "
         f"{cmp.budget / 3600:.2f} slot-hours ({cmp.budget / full_trial_seconds(table):.1f} mean full trials). "
-        f"Hypervolume reference point: score {cmp.ref[0]:g}, latency {cmp.ref[1]:.3f} ms.", "",
+        f"Hypervolume reference point: score {cmp.ref[0]:g}, latency {cmp.ref[1]:.3f} ms. Samplers: Optuna "
+        f"{optuna.__version__} (their proposals, so the traces, may change with its version).", "",
         "| strategy | median HV at 1/9 | at 1/3 | at 2/3 | at the whole budget | IQR at the whole budget |",
         "|---|---|---|---|---|---|",
     ]
@@ -417,7 +417,7 @@ def write_report(cmp: Comparison, table: Table, out_dir: Path, source: str) -> P
     lines += ["", "![hypervolume regret against compute](replay.png)", ""]
     (out_dir / "replay.md").write_text("\n".join(lines))
     (out_dir / "replay.json").write_text(json.dumps({
-        "source": source, "layouts": len(table.curves), "budget_seconds": cmp.budget, "seeds": cmp.seeds,
+        "source": source, "optuna": optuna.__version__, "layouts": len(table.curves), "budget_seconds": cmp.budget, "seeds": cmp.seeds,
         "workers": cmp.workers, "reference": cmp.ref, "goal_compute_fraction": goal,
         "table_front": [c.layout for c in front], "table_hypervolume": best, "rung_spearman": rhos,
         "traces": {s: [{"seed": t.seed, "compute": t.compute, "hv": t.hv} for t in ts] for s, ts in cmp.traces.items()},
